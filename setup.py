@@ -1,0 +1,69 @@
+"""zmongo: keep Zope content in MongoDB."""
+import os
+
+from setuptools import find_packages, setup
+
+
+def read(*names):
+    with open(os.path.join(os.path.dirname(__file__), *names),
+              encoding='utf-8') as f:
+        return f.read()
+
+
+TESTS_REQUIRE = [
+    'pytest >= 7',
+    'hypothesis',
+    'ZODB',
+    'zope.testing',
+    'secantusdb == 0.7.0b3',
+]
+
+ZCML_REQUIRE = [
+    'zope.configuration',
+    'zope.security',
+]
+
+setup(
+    name='zmongo',
+    version='0.1.0.dev0',
+    description='Persistent Python objects and Zope containers in MongoDB',
+    long_description=read('README.rst') + '\n\n' + read('CHANGES.rst'),
+    long_description_content_type='text/x-rst',
+    license='ZPL-2.1',
+    keywords='zope mongodb persistent transaction container',
+    classifiers=[
+        'Development Status :: 3 - Alpha',
+        'Framework :: Zope :: 3',
+        'License :: OSI Approved :: Zope Public License',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Topic :: Database',
+    ],
+    python_requires='>=3.10',
+    package_dir={'': 'src'},
+    packages=find_packages('src'),
+    include_package_data=True,
+    package_data={'zmongo': ['*.zcml']},
+    zip_safe=False,
+    install_requires=[
+        'pymongo >= 4.6, < 5',
+        'persistent >= 4.9',
+        'transaction >= 3.0',
+        'zope.interface',
+        'zope.component',
+        'zope.container',
+        'zope.lifecycleevent',
+        'zope.location',
+        'zope.schema',
+        'zope.dottedname',
+    ],
+    extras_require={
+        'test': TESTS_REQUIRE + ZCML_REQUIRE,
+        'zcml': ZCML_REQUIRE,
+        # The embedded MongoDB wire-protocol server is GPL-2.0-only: it is
+        # only ever used by tests and the demo, never by the library.
+        'embedded': ['secantusdb == 0.7.0b3'],
+    },
+)

@@ -1,0 +1,1 @@
+"""zmongo: persistent Python objects and Zope containers in MongoDB."""

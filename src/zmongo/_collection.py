@@ -1,0 +1,114 @@
+"""Collections as a data manager hands them out.
+
+Every operation runs in the data manager's session (and so inside its server
+transaction, when it has one); pending changes are flushed first, so a query
+sees what the transaction changed; query filters pass through the optional
+``IMongoSpecProcessor`` adapter.  Anything else is the pymongo collection's.
+"""
+import bson
+
+from zmongo import _names
+from zmongo import interfaces
+
+#: Methods that read or write documents: flushed first, run in the session.
+SESSION_METHODS = frozenset({
+    'find', 'find_one', 'find_raw_batches', 'aggregate',
+    'aggregate_raw_batches', 'count_documents', 'distinct',
+    'find_one_and_delete', 'find_one_and_replace', 'find_one_and_update',
+    'insert_one', 'insert_many', 'replace_one', 'update_one', 'update_many',
+    'delete_one', 'delete_many', 'bulk_write', 'watch',
+})
+#: Methods whose first argument (or ``filter``) is a query filter.
+SPEC_METHODS = frozenset({
+    'find', 'find_one', 'find_raw_batches', 'count_documents',
+    'find_one_and_delete', 'find_one_and_replace', 'find_one_and_update',
+})
+
+
+def process_spec(collection, spec):
+    """Pass ``spec`` through the registered ``IMongoSpecProcessor``, if any."""
+    processor = interfaces.IMongoSpecProcessor(None, None)
+    if processor is None:
+        return spec
+    return processor.process(collection, spec)
+
+
+class _SessionCall:
+    __slots__ = ('_wrapper', '_name', '_method')
+
+    def __init__(self, wrapper, name, method):
+        self._wrapper = wrapper
+        self._name = name
+        self._method = method
+
+    def __call__(self, *args, **kwargs):
+        wrapper = self._wrapper
+        jar = wrapper._datamanager
+        jar.flush()
+        if self._name in SPEC_METHODS:
+            collection = wrapper.collection
+            if args:
+                args = (process_spec(collection, args[0]),) + args[1:]
+            elif 'filter' in kwargs:
+                kwargs['filter'] = process_spec(collection, kwargs['filter'])
+            elif self._name in ('find', 'find_one', 'find_raw_batches'):
+                args = (process_spec(collection, None),)
+        if kwargs.get('session') is None:
+            kwargs['session'] = jar._op_session()
+        return self._method(*args, **kwargs)
+
+
+class CollectionWrapper:
+    """A pymongo collection bound to a data manager (see module docstring).
+
+    ``collection`` is the raw pymongo collection.
+    """
+
+    def __init__(self, collection, datamanager):
+        self.__dict__['collection'] = collection
+        self.__dict__['_datamanager'] = datamanager
+
+    def _dbref(self, doc):
+        return bson.DBRef(self.collection.name, doc[_names.ID],
+                          self.collection.database.name)
+
+    def find_objects(self, *args, **kwargs):
+        """Like ``find`` but yields the loaded objects, with no further
+        query per object."""
+        jar = self._datamanager
+        for doc in self.find(*args, **kwargs):
+            yield jar._load_from_document(self._dbref(doc), doc)
+
+    def find_one_object(self, *args, **kwargs):
+        """Like ``find_one`` but returns the loaded object (or None)."""
+        doc = self.find_one(*args, **kwargs)
+        if doc is None:
+            return None
+        return self._datamanager._load_from_document(self._dbref(doc), doc)
+
+    def __getattr__(self, name):
+        attr = getattr(self.collection, name)
+        if name in SESSION_METHODS:
+            return _SessionCall(self, name, attr)
+        return attr
+
+    def __getitem__(self, name):
+        return CollectionWrapper(self.collection[name], self._datamanager)
+
+    def __setattr__(self, name, value):
+        setattr(self.collection, name, value)
+
+    def __delattr__(self, name):
+        delattr(self.collection, name)
+
+    def __eq__(self, other):
+        if isinstance(other, CollectionWrapper):
+            return self.collection == other.collection
+        return NotImplemented
+
+    def __hash__(self):
+        return hash(self.collection)
+
+    def __repr__(self):
+        return '<CollectionWrapper %s.%s>' % (
+            self.collection.database.name, self.collection.name)

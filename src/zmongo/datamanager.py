@@ -1,0 +1,770 @@
+"""When things are written: the Mongo data manager.
+
+A ``MongoDataManager`` is a persistent data manager (objects load through
+it) and a one-phase transaction resource (``transaction.interfaces.
+IDataManager``).  Changes are collected as a unit of work and written in one
+``bulk_write`` per collection, whenever a query needs them (``flush``) and at
+commit.  How a commit becomes durable depends on the server:
+
+* **server-transaction mode** (replica sets, sharded clusters; chosen from
+  the server's ``hello`` answer, or forced with ``transactions=True``): every
+  read and write of the data manager runs in one client session and one
+  server transaction, started by its first operation.  Other readers see
+  nothing until ``tpc_vote`` commits it; an abort is the server's rollback;
+  a crash before the commit leaves nothing behind.
+* **standalone mode** (``transactions=False``, or a standalone server):
+  writes land as they are flushed, and an abort undoes them from the
+  documents as they were before the transaction -- exactly, and only for
+  documents this transaction wrote.
+
+Either way all writes and conflict checks are done by ``tpc_vote``, the data
+manager sorts after every other resource (so a failure here still rolls back
+ZODB and the rest), and ``tpc_finish`` only forgets state.
+"""
+import collections
+import logging
+
+import bson
+import pymongo
+import pymongo.errors
+import transaction
+import transaction.interfaces
+import zope.interface
+from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from zmongo import _names
+from zmongo import conflict
+from zmongo import interfaces
+from zmongo import serialize
+from zmongo._collection import CollectionWrapper
+from zmongo._collection import process_spec  # noqa: F401  (compatibility)
+from zmongo._namemap import BoundNameMap
+from zmongo._namemap import NameMap
+from zmongo._root import Root
+
+__all__ = ['MongoDataManager', 'Root', 'CollectionWrapper']
+
+LOG = logging.getLogger(__name__)
+
+_WRITE_CONFLICT = 112
+_DUPLICATE_KEY = (11000, 11001)
+_TOO_LARGE = (10334, 17419, 17420)
+_TRANSACTION_TOPOLOGIES = frozenset({
+    'ReplicaSetWithPrimary', 'Sharded', 'LoadBalanced'})
+_TRANSACTION_SERVERS = frozenset({'RSPrimary', 'Mongos', 'LoadBalancer'})
+
+
+def _usable_id(oid):
+    """Arrays and regexes cannot be ``_id``s; the identity map needs ids
+    to be hashable."""
+    if isinstance(oid, (list, tuple, dict, set, bson.Regex)):
+        return False
+    try:
+        hash(oid)
+    except TypeError:
+        return False
+    return True
+
+
+class _CollectionWrites:
+    """The writes of one flush to one collection, in order."""
+
+    __slots__ = ('deletes', 'inserts', 'replaces', 'raw')
+
+    def __init__(self):
+        self.deletes = []    # (obj, filter)
+        self.inserts = []    # (obj, doc)
+        self.replaces = []   # (obj, filter, doc)
+        self.raw = []        # (op, undo op)
+
+    def __bool__(self):
+        return bool(self.deletes or self.inserts or self.replaces or self.raw)
+
+
+@zope.interface.implementer(interfaces.IMongoDataManager,
+                            transaction.interfaces.IDataManager)
+class MongoDataManager:
+    """Stores persistent objects in MongoDB at transaction boundaries.
+
+    ``conn`` is a ``pymongo.MongoClient``.  Options beyond mongopersist's:
+    ``transactions`` ('auto', True or False), ``write_concern``,
+    ``read_concern``, ``read_preference``, ``transaction_timeout`` (seconds
+    a commit may take), ``transaction_manager``, ``serializers`` (instead of
+    :data:`zmongo.serialize.SERIALIZERS`), ``factories`` (extra factories
+    documents may call) and ``name_map`` (a shared
+    :class:`zmongo._namemap.NameMap` cache).
+    """
+
+    default_database = _names.DEFAULT_DATABASE
+    name_map_collection = _names.NAME_MAP_COLLECTION
+    conflict_handler = None
+
+    def __init__(self, conn, default_database=None, root_database=None,
+                 root_collection=None, name_map_collection=None,
+                 conflict_handler_factory=conflict.NoCheckConflictHandler,
+                 *, transactions='auto', write_concern=None,
+                 read_concern=None, read_preference=None,
+                 transaction_timeout=None, transaction_manager=None,
+                 serializers=None, factories=(), name_map=None):
+        if transactions not in ('auto', True, False):
+            raise ValueError("transactions must be 'auto', True or False, "
+                             "not %r" % (transactions,))
+        self._conn = conn
+        if default_database is not None:
+            self.default_database = default_database
+        if name_map_collection is not None:
+            self.name_map_collection = name_map_collection
+        self.conflict_handler = conflict_handler_factory(self)
+        self.transaction_manager = transaction_manager or transaction.manager
+        self.serializers = serializers
+        self.factories = serialize._safety.FactoryRegistry(factories)
+        self._transactions_option = transactions
+        self._transactions = None if transactions == 'auto' else transactions
+        self.write_concern = write_concern or WriteConcern('majority', j=True)
+        self.read_concern = read_concern
+        self.read_preference = read_preference
+        self.transaction_timeout = transaction_timeout
+        self._name_map = BoundNameMap(name_map or NameMap(), self)
+        self._reader = serialize.ObjectReader(self)
+        self._writer = serialize.ObjectWriter(self)
+        self.root = Root(self, root_database, root_collection)
+        self._session = None
+        self._clear_transaction_state()
+
+    # -- per-transaction state ------------------------------------------------
+
+    def _clear_transaction_state(self):
+        self._needs_to_join = True
+        self._joined_transaction = None
+        self._object_cache = {}
+        # Keyed by id(): containment tests must not call an object's __eq__.
+        self._registered_objects = {}
+        self._inserted_objects = {}   # new, not yet written
+        self._new_objects = {}        # got their oid in this transaction
+        self._removed_objects = {}    # to delete, not yet written
+        self._loaded_objects = {}
+        self._raw_writes = collections.OrderedDict()
+        # Documents as this transaction first saw them, and the latest
+        # version known (read, or written by us).
+        self._original_states = {}
+        self._latest_states = {}
+        # Standalone mode: how to undo each document we wrote, in order.
+        self._undo = collections.OrderedDict()
+        self.annotations = {}
+
+    @property
+    def _cache(self):
+        """The identity map: one object per ``DBRef`` in this transaction
+        (``IPersistentDataManager`` names it ``_cache``)."""
+        return self._object_cache
+
+    def reset(self):
+        """Forget all per-transaction state (options and caches stay)."""
+        self._end_session()
+        self._clear_transaction_state()
+
+    # -- server, sessions -------------------------------------------------------
+
+    @property
+    def uses_transactions(self):
+        """True if this data manager commits through server transactions."""
+        if self._transactions is None:
+            self._transactions = self._server_supports_transactions()
+        return self._transactions
+
+    def _server_supports_transactions(self):
+        client = self._conn
+        # Selecting a writable server runs the handshake (``hello``) if it
+        # has not happened yet; its answer is in the topology description.
+        client.is_primary
+        description = client.topology_description
+        if description.topology_type_name in _TRANSACTION_TOPOLOGIES:
+            return True
+        return any(sd.server_type_name in _TRANSACTION_SERVERS and
+                   sd.logical_session_timeout_minutes is not None
+                   for sd in description.server_descriptions().values())
+
+    def _op_session(self):
+        """The session every operation of this data manager runs in; opens
+        the server transaction on first use."""
+        self._join()
+        if self._session is None:
+            self._session = self._conn.start_session(causal_consistency=True)
+        if self.uses_transactions and not self._session.in_transaction:
+            self._session.start_transaction(
+                read_concern=self.read_concern or ReadConcern('snapshot'),
+                write_concern=self.write_concern,
+                read_preference=self.read_preference,
+                max_commit_time_ms=(int(self.transaction_timeout * 1000)
+                                    if self.transaction_timeout else None))
+        return self._session
+
+    def _end_session(self):
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            session.end_session()
+        except pymongo.errors.PyMongoError:
+            LOG.warning('could not end MongoDB session', exc_info=True)
+
+    def _raw_collection(self, db_name, coll_name):
+        """The pymongo collection with this data manager's write concern
+        (outside transactions) and read settings."""
+        return self._conn[db_name].get_collection(
+            coll_name, write_concern=self.write_concern,
+            read_concern=self.read_concern,
+            read_preference=self.read_preference)
+
+    # -- joining the Zope transaction -------------------------------------
+
+    def _join(self):
+        if self._needs_to_join:
+            txn = self.transaction_manager.get()
+            txn.join(self)
+            self._joined_transaction = txn
+            self._needs_to_join = False
+
+    # -- collections -----------------------------------------------------------
+
+    def get_collection(self, db_name, coll_name):
+        return CollectionWrapper(self._raw_collection(db_name, coll_name),
+                                 self)
+
+    def get_collection_from_object(self, obj):
+        db_name, coll_name = self._writer.get_collection_name(obj)
+        return self.get_collection(db_name, coll_name)
+
+    # mongopersist had both spellings in its interface.
+    get_collection_of_object = get_collection_from_object
+
+    # -- loading ---------------------------------------------------------------
+
+    def load(self, dbref, klass=None):
+        if not isinstance(dbref, bson.DBRef):
+            raise TypeError('load() needs a bson.DBRef, not %s: %r'
+                            % (type(dbref).__name__, dbref))
+        self._join()
+        return self._reader.get_ghost(dbref, klass)
+
+    def _load_from_document(self, dbref, doc):
+        """The object of ``doc`` (just queried): no further query to load."""
+        self._latest_states[dbref] = doc
+        obj = self._object_cache.get(dbref)
+        if obj is None:
+            self._join()
+            obj = self._reader.get_ghost(
+                dbref, self._reader.resolve(dbref, doc))
+        return obj
+
+    def _load_document(self, dbref):
+        doc = self._latest_states.get(dbref)
+        if doc is not None:
+            return doc
+        coll = self._raw_collection(dbref.database, dbref.collection)
+        doc = coll.find_one({_names.ID: dbref.id}, session=self._op_session())
+        if doc is None:
+            raise interfaces.DocumentNotFoundError(
+                'no document with _id %r in %s.%s' % (
+                    dbref.id, dbref.database, dbref.collection))
+        self._latest_states[dbref] = doc
+        return doc
+
+    def _remember_original(self, dbref, doc):
+        self._original_states.setdefault(dbref, doc)
+        self._latest_states.setdefault(dbref, doc)
+
+    def setstate(self, obj, doc=None):
+        self._join()
+        was_registered = id(obj) in self._registered_objects
+        if doc is None:
+            doc = self._latest_states.get(obj._p_oid)
+        self._reader.set_ghost_state(obj, doc)
+        if not was_registered:
+            # Loading never counts as a change, whatever __setstate__ did.
+            self._registered_objects.pop(id(obj), None)
+            if obj._p_changed:
+                obj._p_changed = False
+        self._loaded_objects[id(obj)] = obj
+
+    def oldstate(self, obj, tid):
+        # No history is kept.
+        raise KeyError(tid)
+
+    # -- changes ---------------------------------------------------------------
+
+    @staticmethod
+    def _get_doc_object(obj):
+        """The object whose document holds ``obj`` (itself if it has one)."""
+        seen = []
+        while getattr(obj, _names.P_SUB_OBJECT, False):
+            if any(o is obj for o in seen):
+                raise interfaces.CircularReferenceError(obj)
+            seen.append(obj)
+            parent = getattr(obj, _names.P_DOC_OBJECT, None)
+            if parent is None:
+                return None
+            obj = parent
+        return obj
+
+    def register(self, obj):
+        self._join()
+        doc_obj = self._get_doc_object(obj)
+        if doc_obj is None:
+            # A sub-object not stored anywhere yet: its owner's write will
+            # pick it up.
+            return
+        if id(doc_obj) in self._removed_objects:
+            return
+        if doc_obj._p_oid is None:
+            self.insert(doc_obj)
+        self._registered_objects[id(obj)] = obj
+        self._registered_objects[id(doc_obj)] = doc_obj
+        self.conflict_handler.on_modified(doc_obj)
+
+    def insert(self, obj, oid=None):
+        if getattr(obj, '_p_oid', None) is not None:
+            raise ValueError('cannot insert %r: it already has the oid %r'
+                             % (obj, obj._p_oid))
+        if getattr(obj, _names.P_SUB_OBJECT, False):
+            raise ValueError('cannot insert %r: it is a sub-object '
+                             '(_p_mongo_sub_object) stored inside its '
+                             'parent\'s document' % (obj,))
+        if obj._p_jar is not None and obj._p_jar is not self:
+            raise ValueError('cannot insert %r: it belongs to another data '
+                             'manager (%r)' % (obj, obj._p_jar))
+        if oid is not None and not _usable_id(oid):
+            raise ValueError(
+                '%r cannot be the _id of %r: use a str, int, ObjectId or '
+                'another hashable, non-array BSON value' % (oid, obj))
+        db_name, coll_name = self._writer.get_collection_name(obj)
+        dbref = bson.DBRef(coll_name,
+                           bson.ObjectId() if oid is None else oid, db_name)
+        if self._object_cache.get(dbref) not in (None, obj):
+            raise ValueError('cannot insert %r: %r is already used by %r in '
+                             'this transaction'
+                             % (obj, dbref, self._object_cache[dbref]))
+        self._join()
+        obj._p_jar = self
+        obj._p_oid = dbref
+        self._object_cache[dbref] = obj
+        self._inserted_objects[id(obj)] = obj
+        self._new_objects[id(obj)] = obj
+        return dbref
+
+    def remove(self, obj):
+        if getattr(obj, '_p_oid', None) is None:
+            raise ValueError('cannot remove %r: it has no oid (it was never '
+                             'stored)' % (obj,))
+        self._join()
+        if obj._p_changed is None and self.conflict_handler.detects_conflicts:
+            # The delete is filtered on the serial the object was read with.
+            obj._p_activate()
+        dbref = obj._p_oid
+        self._object_cache.pop(dbref, None)
+        for key, reg in list(self._registered_objects.items()):
+            if self._get_doc_object(reg) is obj:
+                del self._registered_objects[key]
+        if self._inserted_objects.pop(id(obj), None) is not None:
+            # Never written: nothing to delete.
+            return
+        self._removed_objects[id(obj)] = obj
+
+    def dump(self, obj):
+        if obj._p_oid is None:
+            self.insert(obj)
+        else:
+            self.register(obj)
+        self.flush()
+        return obj._p_oid
+
+    def _queue_write(self, db_name, coll_name, op, undo_op):
+        """Add a raw write (and its inverse, for standalone aborts) to the
+        unit of work."""
+        self._join()
+        self._raw_writes.setdefault((db_name, coll_name), []).append(
+            (op, undo_op))
+
+    # -- flushing --------------------------------------------------------------
+
+    def _has_pending(self):
+        return bool(self._registered_objects or self._inserted_objects or
+                    self._removed_objects or self._raw_writes)
+
+    def flush(self):
+        """Write all pending changes: one ``bulk_write`` per collection."""
+        if not self._has_pending():
+            return
+        plan, processed = self._plan_writes()
+        if self.uses_transactions:
+            session = self._op_session()
+        else:
+            session = self._op_session()
+            self._fetch_missing_originals(plan, session)
+        for (db_name, coll_name), writes in plan.items():
+            if writes:
+                self._execute(db_name, coll_name, writes, session)
+        for obj in processed:
+            if obj._p_changed:
+                obj._p_changed = False
+
+    def _plan_writes(self):
+        """Serialize every pending object into per-collection writes.
+
+        Serializing can add objects (new persistent objects referenced for
+        the first time), so this runs until nothing new turns up.
+        """
+        plan = collections.OrderedDict()
+        processed = []
+        done = set()
+
+        def writes_for(oid):
+            return plan.setdefault((oid.database, oid.collection),
+                                   _CollectionWrites())
+
+        for obj in list(self._removed_objects.values()):
+            orig = self._latest_states.get(obj._p_oid)
+            writes_for(obj._p_oid).deletes.append(
+                (obj, self.conflict_handler.write_filter(obj, orig)))
+        self._removed_objects = {}
+        while True:
+            pending = [o for o in list(self._inserted_objects.values()) +
+                       list(self._registered_objects.values())
+                       if id(o) not in done]
+            if not pending:
+                break
+            for obj in pending:
+                if id(obj) in done:
+                    continue
+                done.add(id(obj))
+                processed.append(obj)
+                doc_obj = self._get_doc_object(obj)
+                if doc_obj is None or doc_obj is not obj:
+                    if doc_obj is not None and id(doc_obj) not in done:
+                        pending.append(doc_obj)
+                    continue
+                doc = self._writer.get_full_state(obj)
+                writes = writes_for(obj._p_oid)
+                if id(obj) in self._inserted_objects:
+                    writes.inserts.append((obj, doc))
+                    continue
+                orig = self._latest_states.get(obj._p_oid)
+                if orig is not None and \
+                        self.conflict_handler.is_same(obj, orig, doc):
+                    continue
+                writes.replaces.append((
+                    obj, self.conflict_handler.write_filter(obj, orig), doc))
+        self._inserted_objects = {}
+        self._registered_objects = {}
+        for (db_name, coll_name), ops in self._raw_writes.items():
+            plan.setdefault((db_name, coll_name),
+                            _CollectionWrites()).raw.extend(ops)
+        self._raw_writes = collections.OrderedDict()
+        return plan, processed
+
+    def _fetch_missing_originals(self, plan, session):
+        """Standalone mode undoes writes from the original documents; read
+        the few we have not seen (objects changed without being loaded)."""
+        for (db_name, coll_name), writes in plan.items():
+            missing = [obj._p_oid.id for obj, _ in writes.deletes] + \
+                      [obj._p_oid.id for obj, _, _ in writes.replaces]
+            missing = [i for i in missing if bson.DBRef(
+                coll_name, i, db_name) not in self._original_states]
+            if not missing:
+                continue
+            coll = self._raw_collection(db_name, coll_name)
+            for doc in coll.find({_names.ID: {'$in': missing}},
+                                 session=session):
+                self._remember_original(
+                    bson.DBRef(coll_name, doc[_names.ID], db_name), doc)
+
+    def _execute(self, db_name, coll_name, writes, session):
+        """One ordered ``bulk_write`` for the collection.
+
+        Replacing writes filter on the serial the object was read with and
+        upsert: when another transaction wrote the document first, the
+        upsert collides with the existing ``_id`` (a duplicate-key error at
+        exactly that write), and when it deleted the document the write
+        shows up as an upsert.  Either is a conflict, detected by the write
+        itself.
+        """
+        ops = []
+        undo = []   # (dbref or None, what to undo), parallel to ops
+        for obj, filter_ in writes.deletes:
+            ops.append(DeleteOne(filter_))
+            undo.append((obj._p_oid, 'delete'))
+        for op, undo_op in writes.raw:
+            ops.append(op)
+            undo.append((None, (db_name, coll_name, undo_op)))
+        for obj, doc in writes.inserts:
+            ops.append(InsertOne(doc))
+            undo.append((obj._p_oid, 'insert'))
+        first_replace = len(ops)
+        for obj, filter_, doc in writes.replaces:
+            ops.append(ReplaceOne(filter_, doc, upsert=True))
+            undo.append((obj._p_oid, 'replace'))
+        coll = self._raw_collection(db_name, coll_name)
+        applied, error, upserted = len(ops), None, {}
+        try:
+            result = coll.bulk_write(ops, ordered=True, session=session)
+            upserted = result.upserted_ids or {}
+            deleted = result.deleted_count
+        except pymongo.errors.BulkWriteError as err:
+            error = err
+            details = err.details
+            applied = (details.get('writeErrors') or [{}])[0].get('index', 0)
+            upserted = {u['index']: u['_id']
+                        for u in details.get('upserted') or ()}
+            deleted = details.get('nRemoved', 0)
+        except pymongo.errors.OperationFailure as err:
+            if err.code == _WRITE_CONFLICT or \
+                    err.has_error_label('TransientTransactionError'):
+                raise interfaces.ConflictError(
+                    'write conflict in %s.%s (another transaction wrote the '
+                    'same documents)' % (db_name, coll_name)) from err
+            raise
+        except pymongo.errors.DocumentTooLarge as err:
+            raise self._too_large(writes, err) from err
+        if not self.uses_transactions:
+            self._record_undo([
+                (dbref, 'insert' if (kind == 'replace' and i in upserted)
+                 else kind)
+                for i, (dbref, kind) in enumerate(undo[:applied])])
+        handler = self.conflict_handler
+        conflicts = []
+        for i in sorted(upserted):
+            if i >= first_replace and handler.detects_conflicts:
+                obj, _, doc = writes.replaces[i - first_replace]
+                conflicts.append((obj, None, doc))
+        if error is not None:
+            index = applied
+            first = error.details['writeErrors'][0]
+            if index >= first_replace and first.get('code') in _DUPLICATE_KEY \
+                    and set(first.get('keyPattern') or {}) == {_names.ID}:
+                obj, _, doc = writes.replaces[index - first_replace]
+                cur = self._current_docs(db_name, coll_name, [obj._p_oid.id],
+                                         session).get(obj._p_oid.id)
+                conflicts.append((obj, cur, doc))
+            else:
+                raise self._bulk_error(db_name, coll_name, ops, error, writes)
+        self._after_write(writes, applied - first_replace, conflicts)
+        if handler.detects_conflicts and writes.deletes and \
+                deleted < len(writes.deletes):
+            cur = self._current_docs(
+                db_name, coll_name, [o._p_oid.id for o, _ in writes.deletes],
+                session)
+            for obj, _ in writes.deletes:
+                if obj._p_oid.id in cur:
+                    raise handler.conflict_error_factory(
+                        obj, self._original_states.get(obj._p_oid),
+                        cur[obj._p_oid.id], None)
+        unapplied = [obj for obj, _, _ in
+                     writes.replaces[max(applied - first_replace + 1, 0):]]
+        self._settle_conflicts(conflicts, unapplied)
+
+    def _record_undo(self, applied):
+        for dbref, kind in applied:
+            if dbref is None:
+                self._undo[('raw', len(self._undo))] = kind
+                continue
+            if dbref in self._undo:
+                if self._undo[dbref] == 'insert' and kind == 'delete':
+                    # Inserted and deleted again: nothing left to undo.
+                    self._undo[dbref] = 'nothing'
+                continue
+            self._undo[dbref] = kind
+
+    def _too_large(self, writes, err):
+        for obj, doc in [(o, d) for o, d in writes.inserts] + \
+                [(o, d) for o, _, d in writes.replaces]:
+            size = len(bson.encode(doc))
+            if size > _names.MAX_BSON_SIZE:
+                return interfaces.SerializationError(
+                    'cannot store %r: its document is %d bytes, more than '
+                    'the %d MongoDB allows; move large values into objects '
+                    'of their own or GridFS' % (obj, size,
+                                                _names.MAX_BSON_SIZE))
+        return interfaces.SerializationError(
+            'a document is larger than MongoDB allows: %s' % str(err)[:300])
+
+    def _bulk_error(self, db_name, coll_name, ops, err, writes=None):
+        first = (err.details.get('writeErrors') or [{}])[0]
+        if first.get('code') in _TOO_LARGE and writes is not None:
+            return self._too_large(writes, err)
+        if first.get('code') in _DUPLICATE_KEY:
+            return interfaces.DuplicateKeyError(
+                'duplicate key in %s.%s: %s is already taken (%s)' % (
+                    db_name, coll_name, first.get('keyValue'),
+                    first.get('errmsg')))
+        if first.get('code') == _WRITE_CONFLICT:
+            return interfaces.ConflictError(
+                'write conflict in %s.%s: %s' % (db_name, coll_name,
+                                                  first.get('errmsg')))
+        return err
+
+    def _after_write(self, writes, replaces_applied, conflicts):
+        handler = self.conflict_handler
+        conflicted = {id(obj) for obj, _, _ in conflicts}
+        for obj, doc in writes.inserts:
+            self._latest_states[obj._p_oid] = doc
+            handler.on_after_store(obj, doc)
+        for obj, _, doc in writes.replaces[:max(replaces_applied, 0)]:
+            if id(obj) not in conflicted:
+                self._latest_states[obj._p_oid] = doc
+                handler.on_after_store(obj, doc)
+        for obj, _ in writes.deletes:
+            self._latest_states.pop(obj._p_oid, None)
+
+    def _current_docs(self, db_name, coll_name, ids, session):
+        coll = self._raw_collection(db_name, coll_name)
+        return {doc[_names.ID]: doc for doc in coll.find(
+            {_names.ID: {'$in': ids}}, session=session)}
+
+    def _settle_conflicts(self, conflicts, unapplied):
+        """Let the handler merge what it can; raise for the rest.
+
+        Writes after a conflicting one in the same bulk were not made; they
+        are registered again and written by the next flush.
+        """
+        handler = self.conflict_handler
+        for obj, cur_doc, new_doc in conflicts:
+            orig_doc = self._original_states.get(obj._p_oid)
+            if cur_doc is not None and not self.uses_transactions and \
+                    handler.resolve(obj, orig_doc, cur_doc, new_doc):
+                self._registered_objects[id(obj)] = obj
+                self._latest_states[obj._p_oid] = cur_doc
+                continue
+            raise handler.conflict_error_factory(
+                obj, orig_doc, cur_doc, new_doc)
+        for obj in unapplied:
+            self._registered_objects[id(obj)] = obj
+        if self._registered_objects:
+            self.flush()
+
+    # -- rolling back ------------------------------------------------------------
+
+    def _rollback(self):
+        if self._session is not None and self._session.in_transaction:
+            try:
+                self._session.abort_transaction()
+            except pymongo.errors.PyMongoError:
+                LOG.warning('aborting the MongoDB transaction failed; the '
+                            'server discards it when it times out',
+                            exc_info=True)
+        if self._undo:
+            self._undo_writes()
+
+    def _undo_writes(self):
+        """Standalone mode: put back what this transaction changed."""
+        by_coll = collections.OrderedDict()
+        raw_ops = [(key, op) for key, op in self._undo.items()
+                   if isinstance(key, tuple)]
+        field = self.conflict_handler.field_name
+        for dbref, kind in reversed(list(self._undo.items())):
+            if isinstance(dbref, tuple) or kind == 'nothing':
+                continue
+            ops = by_coll.setdefault((dbref.database, dbref.collection), [])
+            orig = self._original_states.get(dbref)
+            latest = self._latest_states.get(dbref)
+            ours = {_names.ID: dbref.id}
+            if field and latest is not None and field in latest:
+                ours[field] = latest[field]
+            if kind == 'insert':
+                ops.append(DeleteOne(ours))
+            elif kind == 'replace' and orig is not None:
+                ops.append(ReplaceOne(ours, orig))
+            elif kind == 'replace':
+                ops.append(DeleteOne(ours))
+            elif kind == 'delete' and orig is not None:
+                # Re-create it only if it is really gone: a delete that
+                # lost a conflict deleted nothing.
+                body = {k: v for k, v in orig.items() if k != _names.ID}
+                ops.append(UpdateOne({_names.ID: dbref.id},
+                                     {'$setOnInsert': body}, upsert=True))
+        self._undo = collections.OrderedDict()
+        for db_name, coll_name, ops in self._undo_raw(raw_ops, by_coll):
+            try:
+                self._raw_collection(db_name, coll_name).bulk_write(
+                    ops, ordered=False)
+            except pymongo.errors.PyMongoError:
+                LOG.error('could not undo all writes to %s.%s; the database '
+                          'may hold part of an aborted transaction',
+                          db_name, coll_name, exc_info=True)
+
+    def _undo_raw(self, raw_ops, by_coll):
+        for (db_name, coll_name), ops in by_coll.items():
+            if ops:
+                yield db_name, coll_name, ops
+        for _, (db_name, coll_name, op) in reversed(raw_ops):
+            yield db_name, coll_name, [op]
+
+    def _invalidate_after_abort(self):
+        for obj in self._new_objects.values():
+            # Its document is gone; it is a new object again.
+            try:
+                obj._p_jar = None
+                obj._p_oid = None
+            except ValueError:
+                LOG.debug('cannot detach %r after abort', obj)
+        changed = list(self._registered_objects.values()) + \
+            list(self._loaded_objects.values()) + \
+            list(self._removed_objects.values())
+        for obj in changed:
+            if getattr(obj, _names.P_SUB_OBJECT, False) or \
+                    id(obj) in self._new_objects or obj._p_oid is None:
+                continue
+            try:
+                obj._p_invalidate()
+            except Exception:  # an object that refuses must not stop abort
+                LOG.debug('cannot invalidate %r after abort', obj,
+                          exc_info=True)
+
+    # -- transaction.interfaces.IDataManager ---------------------------------
+
+    def abort(self, transaction):
+        try:
+            self._rollback()
+            self._invalidate_after_abort()
+        finally:
+            self.reset()
+
+    def tpc_begin(self, transaction):
+        pass
+
+    def commit(self, transaction):
+        self.flush()
+
+    def tpc_vote(self, transaction):
+        self.flush()
+        session = self._session
+        if session is None or not session.in_transaction:
+            return
+        try:
+            session.commit_transaction()
+        except pymongo.errors.OperationFailure as err:
+            if err.code == _WRITE_CONFLICT:
+                raise interfaces.ConflictError(
+                    'write conflict at commit: %s' % err) from err
+            raise
+
+    def tpc_finish(self, transaction):
+        # Everything is durable since tpc_vote; only forget.
+        self._undo = collections.OrderedDict()
+        self.reset()
+
+    def tpc_abort(self, transaction):
+        self.abort(transaction)
+
+    def sortKey(self):
+        # '~' sorts after the names other data managers use (ZODB uses its
+        # storage's name), so this one votes -- and commits -- last.
+        return '~zmongo:%d' % id(self)
+
+    def should_retry(self, error):
+        if isinstance(error, interfaces.ConflictError):
+            return True
+        if isinstance(error, pymongo.errors.PyMongoError):
+            return error.has_error_label('TransientTransactionError')
+        return False

@@ -1,0 +1,824 @@
+"""How Python objects look in MongoDB.
+
+This module turns objects into BSON documents and back; it does no I/O of
+its own beyond what the data manager hands it.  The format below is the one
+mongopersist 0.8 wrote, extended only where Python 3 needed more; every
+document mongopersist wrote loads unchanged.
+
+Persistent objects
+------------------
+Each persistent object (``persistent.Persistent``) is one document.  Its
+attributes (``__getstate__()``) are the document's fields, converted by the
+value rules below; ``_id`` is the object's id.
+
+* collection: ``_p_mongo_collection`` if the class sets it, else the class's
+  dotted path (``myapp.model.Person``); database: ``_p_mongo_database`` or the
+  data manager's ``default_database``.
+* references between persistent objects are ``DBRef(collection, _id,
+  database)``; new objects referenced from a stored object get their own
+  document in the same commit.
+* ``_py_serial``: an int, the document's version, when a serial conflict
+  handler is in use (``_p_serial`` is the same number, 8 bytes big-endian).
+* ``_py_persistent_type``: the class's dotted path, stored when several
+  classes share one collection (``_p_mongo_store_type``, or automatically
+  when the name map shows a second class).
+* ``persistence_name_map`` (in the default database) holds one document per
+  class stored in a collection named by ``_p_mongo_collection``::
+
+      {'collection': 'address', 'database': 'app',
+       'path': 'myapp.model.Address', 'doc_has_type': False}
+
+* ``persistence_root`` (root database) holds the named roots::
+
+      {'name': 'stephan', 'ref': DBRef('myapp.model.Person', ObjectId(..), 'app')}
+
+Values
+------
+* ``None``, ``bool``, ``int`` (64-bit), ``float``, ``str``, ``bytes``
+  (BSON binary), ``ObjectId``, ``DBRef`` and the other ``bson`` types are
+  stored as themselves.  Integers beyond 64 bits are refused.
+* naive ``datetime.datetime``: a native BSON date, queryable; BSON keeps
+  milliseconds, so microseconds are truncated (as mongopersist did).
+* time-zone-aware ``datetime.datetime``: a sub-document that keeps
+  everything and stays queryable by instant::
+
+      {'_py_aware_datetime': <BSON date, UTC, milliseconds>,
+       'microsecond': 123456, 'utcoffset': 7200.0, 'zone': 'Europe/Berlin'}
+
+  (``zone`` only for ``zoneinfo`` zones; other zones load as a fixed offset,
+  equal and with the same ``utcoffset()``.)
+* ``list`` and ``tuple``: BSON arrays; they load as ``PersistentList`` (so
+  in-place changes are noticed), tuples therefore as lists.
+* ``dict`` with ``str`` keys free of ``.``, ``$`` and NUL: a sub-document; it
+  loads as ``PersistentDict``.  Any other dict (other key types, those
+  characters, or keys that collide with the meta-data names here) is stored
+  as ``{'dict_data': [[key, value], ...]}``; tuple keys come back as tuples.
+* classes and functions: ``{'_py_type': 'type', 'path': 'module.Name'}``.
+* module-level constants (what ``__reduce__`` names by a string):
+  ``{'_py_constant': 'module.NAME'}``.
+* other objects are reduced as pickle does (``__reduce__``):
+
+  - plain instances: ``{'_py_type': 'module.Class', <attributes>...}``;
+  - persistent objects that live inside their parent's document
+    (``_p_mongo_sub_object``): ``{'_py_persistent_type': 'module.Class',
+    <attributes>...}``;
+  - anything else: ``{'_py_factory': 'module.callable',
+    '_py_factory_args': [...], <attributes>...}`` -- for example a
+    ``datetime.date`` is ``{'_py_factory': 'datetime.date',
+    '_py_factory_args': [b'\\x07\\xbc\\x01\\x19']}``.
+  - zmongo additions for what Python 3 reduces: a state that is not a plain
+    attribute dict goes into ``_py_state``; the item iterators of
+    ``__reduce__`` go into ``_py_list_items`` / ``_py_dict_items``.
+
+  Loading calls only classes and registered factories
+  (:mod:`zmongo._safety`); a document naming anything else is refused with
+  ``UnsafeDocumentError``.
+* custom serializers (:class:`ObjectSerializer`, registered in
+  :data:`SERIALIZERS`) take precedence over all of the above, except for
+  the BSON-native types.
+"""
+import copyreg
+import datetime
+import types
+import zoneinfo
+
+import bson
+import persistent
+import persistent.list
+import persistent.mapping
+import zope.interface
+
+from zmongo import _dotted
+from zmongo import _names
+from zmongo import _safety
+from zmongo import interfaces
+from zmongo._dotted import get_dotted_name  # noqa: F401  (public name)
+
+__all__ = [
+    'ObjectSerializer', 'ObjectWriter', 'ObjectReader', 'SERIALIZERS',
+    'get_dotted_name', 'PersistentDict', 'PersistentList',
+    'register_factory', 'unregister_factory',
+]
+
+#: Custom serializers (``IObjectSerializer``), asked in order.  A data
+#: manager can be given its own list with its ``serializers`` option.
+SERIALIZERS = []
+
+#: Factories documents may call besides classes (see :mod:`zmongo._safety`).
+FACTORIES = _safety.FactoryRegistry()
+
+
+def register_factory(factory):
+    """Let stored documents name ``factory`` (a callable or its dotted name)
+    as their ``_py_factory``.  Classes need no registration."""
+    return FACTORIES.register(factory)
+
+
+def unregister_factory(factory):
+    FACTORIES.unregister(factory)
+
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+# Exact types stored as themselves (int and datetime are checked apart).
+_NATIVE = frozenset({
+    bool, float, str, bytes, type(None),
+    bson.ObjectId, bson.DBRef, bson.Int64, bson.Decimal128, bson.Regex,
+    bson.Timestamp, bson.MinKey, bson.MaxKey, bson.Code, bson.Binary,
+})
+# Reading: exact types that are already their own value.
+_READ_AS_IS = frozenset({
+    bool, int, float, str, bytes, type(None), datetime.datetime,
+    bson.ObjectId, bson.Int64, bson.Decimal128, bson.Regex, bson.Timestamp,
+    bson.MinKey, bson.MaxKey, bson.Code, bson.Binary,
+})
+_NON_PERSISTENT_MARKERS = (
+    _names.PY_FACTORY, _names.PY_CONSTANT, _names.PY_TYPE,
+    _names.PY_PERSISTENT_TYPE)
+_PY_STATE = '_py_state'
+_PY_LIST_ITEMS = '_py_list_items'
+_PY_DICT_ITEMS = '_py_dict_items'
+_EXTRA_KEYS = frozenset({_PY_STATE, _PY_LIST_ITEMS, _PY_DICT_ITEMS})
+_RESERVED_DICT_KEYS = _names.META_KEYS | _EXTRA_KEYS
+
+
+class PersistentDict(persistent.mapping.PersistentMapping):
+    """A dict stored inside its owner's document; changes mark the owner."""
+    _p_mongo_sub_object = True
+
+    def __init__(self, data=None, **kwargs):
+        if data is None:
+            self.data = {}
+        elif isinstance(data, dict):
+            self.data = data.copy()
+        else:
+            self.data = dict(data)
+        if kwargs:
+            self.update(kwargs)
+
+    def __eq__(self, other):
+        if isinstance(other, persistent.mapping.PersistentMapping):
+            other = other.data
+        return self.data == other
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = None
+
+
+class PersistentList(persistent.list.PersistentList):
+    """A list stored inside its owner's document; changes mark the owner."""
+    _p_mongo_sub_object = True
+
+
+@zope.interface.implementer(interfaces.IObjectSerializer)
+class ObjectSerializer:
+    """Base class for custom serializers: override all four methods."""
+
+    def can_read(self, state):
+        raise NotImplementedError
+
+    def read(self, state):
+        raise NotImplementedError
+
+    def can_write(self, obj):
+        raise NotImplementedError
+
+    def write(self, obj):
+        raise NotImplementedError
+
+
+def _plain_key(key):
+    return (type(key) is str and '.' not in key and '$' not in key
+            and '\0' not in key and key not in _RESERVED_DICT_KEYS)
+
+
+def _describe(obj):
+    try:
+        text = repr(obj)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = object.__repr__(obj)
+    return text if len(text) <= 80 else text[:77] + '...'
+
+
+class _PathError(Exception):
+    """Carries the attribute path to a value that cannot be stored."""
+
+    def __init__(self, error, path):
+        super().__init__(error, path)
+        self.error = error
+        self.path = path
+
+
+def _at(path_segment, error):
+    if isinstance(error, _PathError):
+        return _PathError(error.error, [path_segment] + error.path)
+    return _PathError(error, [path_segment])
+
+
+def _format_path(path):
+    out = ''
+    for segment in path:
+        out += ('[%r]' % (segment,)) if not isinstance(segment, str) \
+            else ('.' + segment if out else segment)
+    return out
+
+
+@zope.interface.implementer(interfaces.IObjectWriter)
+class ObjectWriter:
+    """Builds documents from objects (see the module docstring for the
+    format).  ``jar`` is the data manager; without one only values that need
+    no database (no new persistent objects) can be converted."""
+
+    def __init__(self, jar):
+        self._jar = jar
+
+    @property
+    def _serializers(self):
+        return getattr(self._jar, 'serializers', None) or SERIALIZERS
+
+    # -- where objects go ---------------------------------------------------
+
+    def get_collection_name(self, obj):
+        """Return ``(database, collection)`` of ``obj``'s document."""
+        oid = getattr(obj, '_p_oid', None)
+        if isinstance(oid, bson.DBRef):
+            return oid.database, oid.collection
+        default_db = self._jar.default_database if self._jar else None
+        db_name = getattr(obj, _names.P_DATABASE, None) or default_db
+        coll_name = getattr(obj, _names.P_COLLECTION, None)
+        if coll_name is None:
+            path = get_dotted_name(type(obj))
+            if not _dotted.is_importable_name(path):
+                raise interfaces.SerializationError(
+                    'cannot store %s: class %s is not importable (defined '
+                    'inside a function?), so it could never be loaded; '
+                    'define it at module level or set _p_mongo_collection'
+                    % (_describe(obj), path))
+            return db_name, path
+        if self._jar is not None:
+            self._jar._name_map.register(db_name, coll_name, type(obj))
+        return db_name, coll_name
+
+    def _store_type(self, obj):
+        if getattr(obj, _names.P_STORE_TYPE, False):
+            return True
+        if self._jar is None or getattr(obj, _names.P_COLLECTION, None) is None:
+            return False
+        db_name, coll_name = self.get_collection_name(obj)
+        return self._jar._name_map.doc_has_type(db_name, coll_name, type(obj))
+
+    # -- values -------------------------------------------------------------
+
+    def get_state(self, obj, pobj=None, seen=None):
+        """Return the BSON value storing ``obj`` (see module docstring)."""
+        try:
+            return self._get_state(obj, pobj, seen if seen is not None else [])
+        except _PathError as err:
+            raise self._path_error(err, pobj) from err.error
+
+    def _path_error(self, err, pobj):
+        where = _format_path(err.path)
+        owner = ' of %s' % _describe(pobj) if pobj is not None else ''
+        if isinstance(err.error, interfaces.CircularReferenceError):
+            return interfaces.CircularReferenceError(
+                '%s (at %s%s)' % (err.error, where, owner))
+        return interfaces.SerializationError(
+            'cannot store attribute %s%s: %s' % (where, owner, err.error))
+
+    def _get_state(self, obj, pobj, seen):
+        t = type(obj)
+        if t in _NATIVE:
+            return obj
+        if t is int:
+            if _INT64_MIN <= obj <= _INT64_MAX:
+                return obj
+            raise interfaces.SerializationError(
+                'int %d does not fit in 64 bits, the largest integer BSON '
+                'holds; store it as a str or Decimal128' % obj)
+        if t is datetime.datetime:
+            if obj.tzinfo is None or obj.utcoffset() is None:
+                return obj
+            return self._aware_datetime_state(obj)
+        for serializer in self._serializers:
+            if serializer.can_write(obj):
+                return serializer.write(obj)
+        if isinstance(obj, (type, types.FunctionType,
+                            types.BuiltinFunctionType)):
+            path = get_dotted_name(obj)
+            if not _dotted.is_importable_name(path):
+                raise interfaces.SerializationError(
+                    '%s is not importable, so it cannot be stored by name'
+                    % path)
+            return {_names.PY_TYPE: _names.TYPE_MARKER,
+                    _names.TYPE_PATH: path}
+        if getattr(obj, _names.P_SUB_OBJECT, False) and \
+                isinstance(obj, persistent.Persistent):
+            self._adopt(obj, pobj)
+        if t is list or t is tuple or isinstance(obj, PersistentList):
+            return self._sequence_state(obj, pobj, seen)
+        if t is dict or isinstance(obj, PersistentDict):
+            return self._dict_state(obj, pobj, seen)
+        if isinstance(obj, persistent.Persistent) and \
+                not getattr(obj, _names.P_SUB_OBJECT, False):
+            return self.get_persistent_state(obj, seen)
+        return self.get_non_persistent_state(obj, seen, pobj)
+
+    def _adopt(self, obj, pobj):
+        """A persistent sub-object reports its changes to its document's
+        object; make sure it knows both."""
+        if obj._p_jar is None and pobj is not None and \
+                getattr(pobj, '_p_jar', None) is not None:
+            obj._p_jar = pobj._p_jar
+        if pobj is not None:
+            setattr(obj, _names.P_DOC_OBJECT, pobj)
+
+    def _sequence_state(self, obj, pobj, seen):
+        out = []
+        for index, value in enumerate(obj):
+            try:
+                out.append(self._get_state(value, pobj, seen))
+            except (_PathError, interfaces.SerializationError,
+                    interfaces.CircularReferenceError) as err:
+                raise _at(index, err)
+        return out
+
+    def _dict_state(self, obj, pobj, seen):
+        items = obj.data.items() if isinstance(obj, PersistentDict) \
+            else obj.items()
+        plain = True
+        converted = []
+        for key, value in items:
+            try:
+                converted.append((key, self._get_state(value, pobj, seen)))
+            except (_PathError, interfaces.SerializationError,
+                    interfaces.CircularReferenceError) as err:
+                raise _at(key, err)
+            plain = plain and _plain_key(key)
+        if plain:
+            return dict(converted)
+        pairs = []
+        for key, value in converted:
+            try:
+                pairs.append([self._get_state(key, pobj, seen), value])
+            except (_PathError, interfaces.SerializationError,
+                    interfaces.CircularReferenceError) as err:
+                raise _at(key, err)
+        return {_names.DICT_DATA: pairs}
+
+    def _aware_datetime_state(self, obj):
+        offset = obj.utcoffset()
+        utc = (obj - offset).replace(tzinfo=None)
+        state = {
+            _names.PY_AWARE_DATETIME: utc.replace(
+                microsecond=utc.microsecond // 1000 * 1000),
+            'microsecond': obj.microsecond,
+            'utcoffset': offset.total_seconds(),
+        }
+        if isinstance(obj.tzinfo, zoneinfo.ZoneInfo) and obj.tzinfo.key:
+            state['zone'] = obj.tzinfo.key
+        return state
+
+    def get_persistent_state(self, obj, seen=None):
+        """A reference to a persistent object: its ``DBRef``.  A new object
+        is added to the data manager (and written in the same flush)."""
+        jar = obj._p_jar
+        if jar is not None and jar is not self._jar:
+            raise interfaces.SerializationError(
+                '%s belongs to another data manager (%r); zmongo can only '
+                'reference objects it stores' % (_describe(obj), jar))
+        if obj._p_oid is None:
+            if self._jar is None:
+                raise interfaces.SerializationError(
+                    'cannot reference new persistent %s without a data '
+                    'manager' % _describe(obj))
+            return self._jar.insert(obj)
+        return obj._p_oid
+
+    def _reduce(self, obj):
+        reducer = copyreg.dispatch_table.get(type(obj))
+        try:
+            if reducer is not None:
+                return reducer(obj)
+            try:
+                return obj.__reduce__()
+            except TypeError:
+                # Classes with __slots__ need protocol 2.
+                return obj.__reduce_ex__(2)
+        except Exception as err:
+            raise interfaces.SerializationError(
+                'cannot store %s of type %s: it cannot be reduced (%s); '
+                'make it picklable or register an ObjectSerializer for it'
+                % (_describe(obj), get_dotted_name(type(obj)), err)) from err
+
+    def get_non_persistent_state(self, obj, seen, pobj=None):
+        """An object stored inside its parent's document (see the module
+        docstring for the forms)."""
+        safe = isinstance(obj, interfaces.REFERENCE_SAFE_TYPES) or \
+            getattr(obj, '_m_reference_safe', False)
+        if not safe:
+            if any(o is obj for o in seen):
+                raise interfaces.CircularReferenceError(obj)
+            seen.append(obj)
+        try:
+            return self._reduced_state(obj, pobj, seen)
+        finally:
+            if not safe:
+                seen.pop()
+
+    def _reduced_state(self, obj, pobj, seen):
+        reduced = self._reduce(obj)
+        if isinstance(reduced, str):
+            return {_names.PY_CONSTANT: '%s.%s' % (obj.__module__, reduced)}
+        reduced = tuple(reduced) + (None,) * (5 - len(reduced))
+        factory, args, obj_state, list_items, dict_items = reduced
+        args = tuple(args or ())
+        klass = type(obj)
+        if factory is copyreg._reconstructor and \
+                args == (klass, object, None):
+            state = {_names.PY_TYPE: self._class_path(klass)}
+        elif factory is copyreg.__newobj__ and args == (klass,) and \
+                isinstance(obj, persistent.Persistent):
+            state = {_names.PY_PERSISTENT_TYPE: self._class_path(klass)}
+        else:
+            if not callable(factory):
+                raise interfaces.SerializationError(
+                    '%s reduces to a non-callable factory %r'
+                    % (_describe(obj), factory))
+            state = {
+                _names.PY_FACTORY: self._class_path(factory),
+                _names.PY_FACTORY_ARGS: self._get_state(
+                    list(args), pobj, seen),
+            }
+        if obj_state is not None:
+            if isinstance(obj_state, dict) and \
+                    all(_plain_key(k) for k in obj_state):
+                for name, value in obj_state.items():
+                    try:
+                        state[name] = self._get_state(value, pobj, seen)
+                    except (_PathError, interfaces.SerializationError,
+                            interfaces.CircularReferenceError) as err:
+                        raise _at(name, err)
+            elif not (isinstance(obj_state, dict) and not obj_state):
+                state[_PY_STATE] = self._get_state(obj_state, pobj, seen)
+        if list_items is not None:
+            items = list(list_items)
+            if items:
+                state[_PY_LIST_ITEMS] = self._get_state(items, pobj, seen)
+        if dict_items is not None:
+            items = [list(pair) for pair in dict_items]
+            if items:
+                state[_PY_DICT_ITEMS] = self._get_state(items, pobj, seen)
+        return state
+
+    @staticmethod
+    def _class_path(obj):
+        path = get_dotted_name(obj)
+        if not _dotted.is_importable_name(path):
+            raise interfaces.SerializationError(
+                '%s is not importable (defined inside a function?), so it '
+                'could never be loaded; define it at module level' % path)
+        return path
+
+    # -- documents ------------------------------------------------------------
+
+    def get_full_state(self, obj):
+        """The complete document of persistent ``obj`` (``_id`` included
+        once it has an oid)."""
+        raw = obj.__getstate__()
+        try:
+            if isinstance(raw, dict) and all(type(k) is str for k in raw):
+                doc = self._get_state(raw, obj, [])
+            else:
+                doc = {_PY_STATE: self._get_state(raw, obj, [])}
+        except _PathError as err:
+            raise self._path_error(err, obj) from err.error
+        except interfaces.SerializationError as err:
+            raise interfaces.SerializationError(
+                'cannot store %s: %s' % (_describe(obj), err)) from err
+        if self._store_type(obj):
+            doc[_names.PY_PERSISTENT_TYPE] = get_dotted_name(type(obj))
+        if self._jar is not None:
+            self._jar.conflict_handler.on_before_store(obj, doc)
+        if obj._p_oid is not None:
+            doc[_names.ID] = obj._p_oid.id
+        return doc
+
+    def store(self, obj, ref_only=False, id=None):
+        """Schedule ``obj`` for writing; return its ``DBRef``."""
+        if obj._p_oid is None:
+            return self._jar.insert(obj, id)
+        self._jar.register(obj)
+        return obj._p_oid
+
+
+@zope.interface.implementer(interfaces.IObjectReader)
+class ObjectReader:
+    """Builds objects from documents; calls nothing a document names unless
+    :mod:`zmongo._safety` allows it."""
+
+    def __init__(self, jar):
+        self._jar = jar
+        self._resolved = {}
+
+    @property
+    def _serializers(self):
+        return getattr(self._jar, 'serializers', None) or SERIALIZERS
+
+    # -- names --------------------------------------------------------------
+
+    def simple_resolve(self, path):
+        """The object at dotted ``path`` (cached per reader while found)."""
+        try:
+            return self._resolved[path]
+        except KeyError:
+            pass
+        obj = _dotted.resolve(path)
+        self._resolved[path] = obj
+        return obj
+
+    def _resolve_class(self, path, what):
+        try:
+            klass = self.simple_resolve(path)
+        except ImportError as err:
+            raise interfaces.DocumentLoadError(
+                '%s %r cannot be imported: %s' % (what, path, err)) from err
+        if not isinstance(klass, type):
+            raise interfaces.UnsafeDocumentError(
+                '%s %r is %s, not a class; refusing to use it'
+                % (what, path, _describe(klass)))
+        if not _safety.class_allowed(klass):
+            raise interfaces.UnsafeDocumentError(
+                '%s %r is a standard-library class that is not a plain data '
+                'type; refusing to create it (register_factory() it if it '
+                'is really meant to be stored)' % (what, path))
+        return klass
+
+    def resolve(self, dbref, doc=None):
+        """The class of the object ``dbref`` points to; ``ImportError`` if the
+        collection maps to no class."""
+        if doc is None:
+            doc = self._jar._latest_states.get(dbref)
+        if doc is not None and _names.PY_PERSISTENT_TYPE in doc:
+            return self._persistent_class(doc[_names.PY_PERSISTENT_TYPE])
+        name_map = self._jar._name_map
+        paths = name_map.paths(dbref.database, dbref.collection)
+        if len(paths) == 1:
+            return self._persistent_class(paths[0][0])
+        if len(paths) > 1:
+            if doc is None:
+                doc = self._jar._load_document(dbref)
+            if _names.PY_PERSISTENT_TYPE in doc:
+                return self._persistent_class(doc[_names.PY_PERSISTENT_TYPE])
+            for path, has_type in paths:
+                if not has_type:
+                    return self._persistent_class(path)
+            raise ImportError(
+                'document %r of %s.%s has no %s and every class sharing the '
+                'collection stores one' % (
+                    dbref.id, dbref.database, dbref.collection,
+                    _names.PY_PERSISTENT_TYPE))
+        try:
+            klass = self.simple_resolve(dbref.collection)
+        except ImportError:
+            raise ImportError(
+                'collection %s.%s maps to no class: it is not a dotted class '
+                'path and %s has no entry for it' % (
+                    dbref.database, dbref.collection,
+                    self._jar.name_map_collection)) from None
+        if not (isinstance(klass, type) and
+                issubclass(klass, persistent.Persistent)):
+            raise ImportError('collection %s.%s names %s, not a persistent '
+                              'class' % (dbref.database, dbref.collection,
+                                         _describe(klass)))
+        return klass
+
+    def _persistent_class(self, path):
+        klass = self._resolve_class(path, 'persistent class')
+        if not issubclass(klass, persistent.Persistent):
+            raise interfaces.UnsafeDocumentError(
+                'persistent class %r is not a persistent.Persistent subclass'
+                % path)
+        return klass
+
+    # -- values -------------------------------------------------------------
+
+    def get_object(self, state, obj, _persistent=True):
+        """The Python value of ``state``; ``obj`` owns the document."""
+        t = type(state)
+        if t in _READ_AS_IS:
+            return state
+        if t is bson.DBRef:
+            return self.get_ghost(state)
+        for serializer in self._serializers:
+            if serializer.can_read(state):
+                return serializer.read(state)
+        if t is list:
+            items = [self.get_object(value, obj, _persistent)
+                     for value in state]
+            return self._own(PersistentList(items), obj) if _persistent \
+                else items
+        if t is dict:
+            if state.get(_names.PY_TYPE) == _names.TYPE_MARKER and \
+                    _names.TYPE_PATH in state:
+                return self._resolve_global(state[_names.TYPE_PATH])
+            if _names.PY_AWARE_DATETIME in state:
+                return self._aware_datetime(state)
+            for marker in _NON_PERSISTENT_MARKERS:
+                if marker in state:
+                    return self.get_non_persistent_object(state, obj)
+            data = self._dict_value(state, obj, _persistent)
+            return self._own(PersistentDict(data), obj) if _persistent \
+                else data
+        return state
+
+    def _dict_value(self, state, obj, _persistent=True):
+        """A stored sub-document (plain or ``dict_data`` form) as a dict."""
+        if len(state) == 1 and type(state.get(_names.DICT_DATA)) is list:
+            data = {}
+            for pair in state[_names.DICT_DATA]:
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise interfaces.DocumentLoadError(
+                        'malformed %s entry %r: expected [key, value]'
+                        % (_names.DICT_DATA, pair))
+                data[self._key(pair[0], obj)] = \
+                    self.get_object(pair[1], obj, _persistent)
+            return data
+        return {name: self.get_object(value, obj, _persistent)
+                for name, value in state.items()}
+
+    def _key(self, state, obj):
+        """Dict keys must be hashable: sequences come back as tuples."""
+        if type(state) is list:
+            return tuple(self._key(value, obj) for value in state)
+        value = self.get_object(state, obj, _persistent=False)
+        if isinstance(value, list):
+            return tuple(value)
+        return value
+
+    def _own(self, sub_obj, obj):
+        setattr(sub_obj, _names.P_DOC_OBJECT, obj)
+        sub_obj._p_jar = self._jar
+        return sub_obj
+
+    def _resolve_global(self, path):
+        try:
+            return self.simple_resolve(path)
+        except ImportError as err:
+            raise interfaces.DocumentLoadError(
+                'stored reference %r cannot be imported: %s'
+                % (path, err)) from err
+
+    def _aware_datetime(self, state):
+        utc = state[_names.PY_AWARE_DATETIME]
+        offset = datetime.timedelta(seconds=state.get('utcoffset', 0))
+        zone = state.get('zone')
+        if zone:
+            tz = zoneinfo.ZoneInfo(zone)
+        else:
+            tz = datetime.timezone(offset)
+        value = utc.replace(microsecond=state.get('microsecond', 0),
+                            tzinfo=datetime.timezone.utc)
+        return value.astimezone(tz)
+
+    def _factory(self, path, args):
+        try:
+            factory = self.simple_resolve(path)
+        except ImportError as err:
+            raise interfaces.DocumentLoadError(
+                'factory %r cannot be imported: %s' % (path, err)) from err
+        jar_factories = getattr(self._jar, 'factories', None)
+        if factory in FACTORIES or (jar_factories is not None and
+                                    factory in jar_factories):
+            return factory
+        if factory in _safety.RECONSTRUCTORS:
+            if not args or not isinstance(args[0], type) or \
+                    not _safety.class_allowed(args[0]):
+                raise interfaces.UnsafeDocumentError(
+                    'factory %r must be given an allowed class first, got %s'
+                    % (path, _describe(args[0] if args else None)))
+            if factory is copyreg._reconstructor and (
+                    len(args) != 3 or not isinstance(args[1], type) or
+                    args[1] not in _safety.SAFE_STDLIB_CLASSES):
+                raise interfaces.UnsafeDocumentError(
+                    'factory %r needs (class, builtin base, state) arguments'
+                    % path)
+            return factory
+        if isinstance(factory, type):
+            if _safety.class_allowed(factory):
+                return factory
+            raise interfaces.UnsafeDocumentError(
+                'factory %r is a standard-library class that is not a plain '
+                'data type; refusing to call it (register_factory() it if it '
+                'is really meant to be stored)' % path)
+        raise interfaces.UnsafeDocumentError(
+            'factory %r is %s: neither a class nor a registered factory; '
+            'refusing to call it (use zmongo.serialize.register_factory() '
+            'for factories the application trusts)'
+            % (path, _describe(factory)))
+
+    def get_non_persistent_object(self, state, obj):
+        state = dict(state)
+        if _names.PY_CONSTANT in state:
+            return self._resolve_global(state.pop(_names.PY_CONSTANT))
+        if _names.PY_TYPE in state:
+            klass = self._resolve_class(state.pop(_names.PY_TYPE), 'class')
+            sub_obj = copyreg._reconstructor(klass, object, None)
+        elif _names.PY_PERSISTENT_TYPE in state:
+            klass = self._persistent_class(
+                state.pop(_names.PY_PERSISTENT_TYPE))
+            sub_obj = copyreg.__newobj__(klass)
+        else:
+            path = state.pop(_names.PY_FACTORY)
+            args = self.get_object(state.pop(_names.PY_FACTORY_ARGS, []),
+                                   obj, _persistent=False)
+            if not isinstance(args, (list, tuple)):
+                raise interfaces.DocumentLoadError(
+                    '%s of %r must be a list, not %s'
+                    % (_names.PY_FACTORY_ARGS, path, type(args).__name__))
+            factory = self._factory(path, args)
+            sub_obj = factory(*args)
+        is_persistent = isinstance(sub_obj, persistent.Persistent)
+        list_items = state.pop(_PY_LIST_ITEMS, None)
+        dict_items = state.pop(_PY_DICT_ITEMS, None)
+        if _PY_STATE in state:
+            self._set_state(sub_obj, self.get_object(
+                state.pop(_PY_STATE), obj, _persistent=False))
+        if state:
+            self._set_state(sub_obj, {
+                name: self.get_object(value, obj)
+                for name, value in state.items()})
+        if list_items:
+            sub_obj.extend(self.get_object(list_items, obj, False))
+        if dict_items:
+            for key, value in self.get_object(dict_items, obj, False):
+                sub_obj[key] = value
+        if is_persistent:
+            # It lives in ``obj``'s document: keep it there next time too.
+            sub_obj._p_mongo_sub_object = True
+            self._own(sub_obj, obj)
+            sub_obj._p_changed = False
+        return sub_obj
+
+    @staticmethod
+    def _set_state(sub_obj, state):
+        setstate = getattr(sub_obj, '__setstate__', None)
+        if setstate is not None:
+            setstate(state)
+            return
+        if isinstance(state, tuple) and len(state) == 2:
+            state, slots = state
+            for name, value in (slots or {}).items():
+                setattr(sub_obj, name, value)
+        if state:
+            sub_obj.__dict__.update(state)
+
+    # -- documents ------------------------------------------------------------
+
+    def set_ghost_state(self, obj, doc=None):
+        """Load ``doc`` (by default the stored document) into ``obj``."""
+        jar = self._jar
+        if doc is None:
+            doc = jar._load_document(obj._p_oid)
+        state_doc = dict(doc)
+        state_doc.pop(_names.ID, None)
+        state_doc.pop(_names.PY_PERSISTENT_TYPE, None)
+        jar.conflict_handler.on_before_set_state(obj, state_doc)
+        try:
+            if _PY_STATE in state_doc and len(state_doc) == 1:
+                state = self.get_object(state_doc[_PY_STATE], obj, False)
+            else:
+                state = self._dict_value(state_doc, obj)
+        except (interfaces.UnsafeDocumentError,
+                interfaces.DocumentLoadError) as err:
+            raise type(err)('document %r of %s.%s: %s' % (
+                doc.get(_names.ID), obj._p_oid.database,
+                obj._p_oid.collection, err)) from err
+        except (ImportError, TypeError, ValueError, KeyError,
+                AttributeError) as err:
+            raise interfaces.DocumentLoadError(
+                'cannot load document %r of %s.%s into %s: %s: %s' % (
+                    doc.get(_names.ID), obj._p_oid.database,
+                    obj._p_oid.collection, type(obj).__name__,
+                    type(err).__name__, err)) from err
+        jar._remember_original(obj._p_oid, doc)
+        obj.__setstate__(state)
+
+    def get_ghost(self, dbref, klass=None):
+        """The object for ``dbref``: the one already loaded in this
+        transaction, or a new ghost."""
+        cache = self._jar._object_cache
+        obj = cache.get(dbref)
+        if obj is not None:
+            return obj
+        if klass is None:
+            klass = self.resolve(dbref)
+        obj = klass.__new__(klass)
+        obj._p_jar = self._jar
+        obj._p_oid = dbref
+        del obj._p_changed
+        cache[dbref] = obj
+        return obj

@@ -1,0 +1,274 @@
+"""Test support for zmongo and for applications built on it.
+
+Tests talk to a real MongoDB wire-protocol server through real pymongo:
+
+* the server named by the ``ZMONGO_TEST_URI`` environment variable, or
+* the embedded ``secantusdb`` server (install ``zmongo[embedded]``), started
+  once per process, in this process, on a free loopback port.
+
+:class:`MongoFixture` gives each test a clean database of its own (dropped
+afterwards) and a client with a ``timeoutMS``, so no test can hang on the
+server; :class:`CommandCounter` counts the commands a piece of code sends.
+With pytest, add ``pytest_plugins = ['zmongo.testing']`` to a
+``conftest.py`` for the ``mongo``/``datamanager``/``commands`` fixtures.
+
+About the embedded server (secantusdb 0.7.0b3)
+----------------------------------------------
+Any index over a field holding ``DBRef`` values breaks it: its index-key
+encoder (``secantus.sortkey._encode_doc``) receives the ``DBRef`` object
+where it expects a document, the index build fails with ``InternalError`` and
+so does every later insert into such an index.  Zope containers need exactly
+such an index (``(parent, key)``), so :func:`apply_embedded_server_fixes`
+hands that function ``DBRef.as_doc()`` instead -- the document form a real
+mongod indexes.  The fix is applied only to the affected version, only to
+the server started here, and never touches code that talks to real servers.
+"""
+import atexit
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import uuid
+
+import pymongo
+import transaction
+from pymongo import monitoring
+
+ENV_URI = 'ZMONGO_TEST_URI'
+#: Bound on every operation of test clients: a test fails, never hangs.
+DEFAULT_TIMEOUT_MS = 20000
+#: secantusdb versions with the DBRef index bug (see module docstring).
+DBREF_INDEX_BUG_VERSIONS = frozenset({'0.7.0b3'})
+
+_HANDSHAKE_COMMANDS = frozenset({
+    'hello', 'ismaster', 'isMaster', 'saslStart', 'saslContinue',
+    'endSessions', 'killCursors',
+})
+
+
+def apply_embedded_server_fixes():
+    """Patch the in-process secantusdb against its DBRef index bug.
+
+    Returns True if the fix is (now) applied, False if the installed version
+    does not need it.  Idempotent.
+    """
+    import bson
+    import secantus
+    import secantus.sortkey as sortkey
+    if secantus.__version__ not in DBREF_INDEX_BUG_VERSIONS:
+        return False
+    encode_doc = sortkey._encode_doc
+    if getattr(encode_doc, '_zmongo_dbref_fix', False):
+        return True
+
+    def _encode_doc(doc, collation=None):
+        if isinstance(doc, bson.DBRef):
+            doc = doc.as_doc()
+        return encode_doc(doc, collation)
+
+    _encode_doc._zmongo_dbref_fix = True
+    sortkey._encode_doc = _encode_doc
+    return True
+
+
+class EmbeddedServer:
+    """The secantusdb server, in this process, on a free loopback port."""
+
+    def __init__(self, data_dir=None, host='127.0.0.1', port=0):
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix='zmongo-db-')
+        self.host = host
+        self.port = port
+        self._server = None
+
+    def start(self):
+        try:
+            from secantus import SecantusDBServer
+        except ImportError:
+            raise RuntimeError(
+                'No MongoDB server for the tests: set %s to a mongodb:// URI '
+                'or install the embedded server with '
+                "pip install 'zmongo[embedded]'" % ENV_URI) from None
+        apply_embedded_server_fixes()
+        self._server = SecantusDBServer(
+            host=self.host, port=self.port, storage_path=self.data_dir)
+        self._server.start()
+        return self
+
+    @property
+    def uri(self):
+        return self._server.uri
+
+    @property
+    def address(self):
+        return self._server.address
+
+    def stop(self):
+        server, self._server = self._server, None
+        if server is None:
+            return
+        # The accept loop only notices the stop on its next connection;
+        # give it one so stop() returns at once instead of after 2 s.
+        try:
+            socket.create_connection(server.address, timeout=1).close()
+        except OSError:
+            pass
+        server.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+class _SharedServer:
+    """The one embedded server of this process, started on first use."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._server = None
+
+    def uri(self):
+        with self._lock:
+            if self._server is None:
+                self._server = EmbeddedServer().start()
+                atexit.register(self._server.stop)
+            return self._server.uri
+
+
+_shared_server = _SharedServer()
+
+
+def get_test_uri():
+    """``ZMONGO_TEST_URI`` if set, else the URI of the embedded server."""
+    return os.environ.get(ENV_URI) or _shared_server.uri()
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Records the commands a client sends (handshakes excluded).
+
+    Command counts are exact and independent of the machine: tests assert
+    them to pin the cost of operations.
+    """
+
+    def __init__(self):
+        self.commands = []
+        self._lock = threading.Lock()
+
+    def started(self, event):
+        if event.command_name in _HANDSHAKE_COMMANDS:
+            return
+        with self._lock:
+            self.commands.append((event.command_name, event.database_name,
+                                  event.command))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+    def reset(self):
+        with self._lock:
+            self.commands = []
+
+    @property
+    def names(self):
+        return [name for name, _, _ in self.commands]
+
+    def count(self, name=None):
+        """How many commands (named ``name``, or all) were sent."""
+        if name is None:
+            return len(self.commands)
+        return sum(1 for n in self.names if n == name)
+
+    def __len__(self):
+        return len(self.commands)
+
+
+def make_client(uri=None, listeners=(), **options):
+    """A ``MongoClient`` for tests: bounded waits, optional listeners."""
+    options.setdefault('timeoutMS', DEFAULT_TIMEOUT_MS)
+    options.setdefault('serverSelectionTimeoutMS', DEFAULT_TIMEOUT_MS)
+    return pymongo.MongoClient(uri or get_test_uri(),
+                               event_listeners=list(listeners), **options)
+
+
+class MongoFixture:
+    """A clean database per test, a client and a command counter.
+
+    ``setUp()`` / ``tearDown()`` (or use it as a context manager); then
+    ``client``, ``db_name``, ``db``, ``commands`` and
+    ``make_datamanager(**options)``.
+    """
+
+    def __init__(self, uri=None, **client_options):
+        self.uri = uri
+        self.client_options = client_options
+        self.client = None
+
+    def setUp(self):
+        transaction.abort()
+        self.commands = CommandCounter()
+        self.client = make_client(self.uri, [self.commands],
+                                  **self.client_options)
+        self.db_name = 'zmongo_test_%s' % uuid.uuid4().hex[:12]
+        self.db = self.client[self.db_name]
+        self._datamanagers = []
+        return self
+
+    def make_datamanager(self, **options):
+        from zmongo.datamanager import MongoDataManager
+        options.setdefault('default_database', self.db_name)
+        options.setdefault('root_database', self.db_name)
+        dm = MongoDataManager(self.client, **options)
+        self._datamanagers.append(dm)
+        return dm
+
+    def tearDown(self):
+        transaction.abort()
+        for dm in self._datamanagers:
+            dm.reset()
+        if self.client is not None:
+            self.client.drop_database(self.db_name)
+            self.client.close()
+            self.client = None
+
+    def __enter__(self):
+        return self.setUp()
+
+    def __exit__(self, *exc_info):
+        self.tearDown()
+
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is only needed for fixtures
+    pytest = None
+
+if pytest is not None:
+
+    @pytest.fixture
+    def mongo():
+        """A :class:`MongoFixture`, set up and torn down around the test."""
+        fixture = MongoFixture().setUp()
+        try:
+            yield fixture
+        finally:
+            fixture.tearDown()
+
+    @pytest.fixture(params=['transactions', 'standalone'])
+    def datamanager(request, mongo):
+        """A data manager, once in server-transaction mode and once in
+        standalone (undo) mode."""
+        return mongo.make_datamanager(
+            transactions=request.param == 'transactions')
+
+    @pytest.fixture
+    def commands(mongo):
+        """The :class:`CommandCounter` of the test's client."""
+        return mongo.commands
