@@ -11,8 +11,18 @@ that believes in an entry the database never got.
 """
 import threading
 
+from zmongo import _dotted
 from zmongo import _names
 from zmongo._dotted import get_dotted_name
+
+
+def _names_another_class(coll_name, path):
+    if coll_name == path or '.' not in coll_name:
+        return False
+    try:
+        return isinstance(_dotted.resolve(coll_name), type)
+    except ImportError:
+        return False
 
 
 class NameMap:
@@ -51,9 +61,11 @@ class NameMap:
         if any(p == path for p, _ in paths):
             return
         # A class joining a collection that already holds another class
+        # (registered here, or the class the collection is named after)
         # must store its type in each document.
         has_type = bool(paths) or bool(
-            getattr(klass, _names.P_STORE_TYPE, False))
+            getattr(klass, _names.P_STORE_TYPE, False)) or \
+            _names_another_class(coll_name, path)
         self._collection(jar).update_one(
             {_names.MAP_COLLECTION: coll_name, _names.MAP_DATABASE: db_name,
              _names.MAP_PATH: path},

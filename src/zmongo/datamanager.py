@@ -538,6 +538,9 @@ class MongoDataManager:
             if i >= first_replace and handler.detects_conflicts:
                 obj, _, doc = writes.replaces[i - first_replace]
                 conflicts.append((obj, None, doc))
+                # Deleted meanwhile, so the upsert re-created it: an abort
+                # must delete exactly what was written.
+                self._latest_states[obj._p_oid] = doc
         if error is not None:
             index = applied
             first = error.details['writeErrors'][0]

@@ -523,6 +523,10 @@ class ObjectReader:
     def __init__(self, jar):
         self._jar = jar
         self._resolved = {}
+        # Per reader (so per data manager), misses included: a collection
+        # name is looked up once, and a class installed later is found by
+        # the next data manager.
+        self._collection_classes = {}
 
     @property
     def _serializers(self):
@@ -564,6 +568,9 @@ class ObjectReader:
             doc = self._jar._latest_states.get(dbref)
         if doc is not None and _names.PY_PERSISTENT_TYPE in doc:
             return self._persistent_class(doc[_names.PY_PERSISTENT_TYPE])
+        klass = self._class_named_by_collection(dbref.collection)
+        if klass is not None:
+            return klass
         name_map = self._jar._name_map
         paths = name_map.paths(dbref.database, dbref.collection)
         if len(paths) == 1:
@@ -594,6 +601,27 @@ class ObjectReader:
             raise ImportError('collection %s.%s names %s, not a persistent '
                               'class' % (dbref.database, dbref.collection,
                                          _describe(klass)))
+        return klass
+
+    def _class_named_by_collection(self, coll_name):
+        """A collection named after its class (the default) needs no name
+        map query: the class whose dotted path it is, if that class keeps
+        its documents there."""
+        if '.' not in coll_name or not _dotted.is_importable_name(coll_name):
+            return None
+        try:
+            klass = self._collection_classes[coll_name]
+        except KeyError:
+            try:
+                klass = _dotted.resolve(coll_name)
+            except ImportError:
+                klass = None
+            if not (isinstance(klass, type) and
+                    issubclass(klass, persistent.Persistent) and
+                    get_dotted_name(klass) == coll_name and
+                    getattr(klass, _names.P_COLLECTION, None) is None):
+                klass = None
+            self._collection_classes[coll_name] = klass
         return klass
 
     def _persistent_class(self, path):
