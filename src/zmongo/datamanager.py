@@ -745,7 +745,13 @@ class MongoDataManager:
         if session is None or not session.in_transaction:
             return
         try:
-            session.commit_transaction()
+            if self.transaction_timeout:
+                # Clients with timeoutMS derive maxTimeMS from the time
+                # left; pymongo.timeout() bounds it for this commit.
+                with pymongo.timeout(self.transaction_timeout):
+                    session.commit_transaction()
+            else:
+                session.commit_transaction()
         except pymongo.errors.OperationFailure as err:
             if err.code == _WRITE_CONFLICT:
                 raise interfaces.ConflictError(

@@ -142,6 +142,8 @@ _PY_LIST_ITEMS = '_py_list_items'
 _PY_DICT_ITEMS = '_py_dict_items'
 _EXTRA_KEYS = frozenset({_PY_STATE, _PY_LIST_ITEMS, _PY_DICT_ITEMS})
 _RESERVED_DICT_KEYS = _names.META_KEYS | _EXTRA_KEYS
+# Classes and functions whose dotted name was checked to find them again.
+_FOUND_BY_NAME = {}
 
 
 class PersistentDict(persistent.mapping.PersistentMapping):
@@ -238,7 +240,10 @@ class ObjectWriter:
 
     @property
     def _serializers(self):
-        return getattr(self._jar, 'serializers', None) or SERIALIZERS
+        # A data manager's own list (even an empty one) replaces the
+        # global registry; None means "use the registry".
+        serializers = getattr(self._jar, 'serializers', None)
+        return SERIALIZERS if serializers is None else serializers
 
     # -- where objects go ---------------------------------------------------
 
@@ -308,13 +313,8 @@ class ObjectWriter:
                 return serializer.write(obj)
         if isinstance(obj, (type, types.FunctionType,
                             types.BuiltinFunctionType)):
-            path = get_dotted_name(obj)
-            if not _dotted.is_importable_name(path):
-                raise interfaces.SerializationError(
-                    '%s is not importable, so it cannot be stored by name'
-                    % path)
             return {_names.PY_TYPE: _names.TYPE_MARKER,
-                    _names.TYPE_PATH: path}
+                    _names.TYPE_PATH: self._class_path(obj)}
         if getattr(obj, _names.P_SUB_OBJECT, False) and \
                 isinstance(obj, persistent.Persistent):
             self._adopt(obj, pobj)
@@ -336,17 +336,36 @@ class ObjectWriter:
         if pobj is not None:
             setattr(obj, _names.P_DOC_OBJECT, pobj)
 
+    @staticmethod
+    def _enter(obj, seen):
+        """Lists and dicts are stored inline like other non-persistent
+        values: one that contains itself has no finite document."""
+        if any(o is obj for o in seen):
+            raise interfaces.CircularReferenceError(_describe(obj))
+        seen.append(obj)
+
     def _sequence_state(self, obj, pobj, seen):
-        out = []
-        for index, value in enumerate(obj):
-            try:
-                out.append(self._get_state(value, pobj, seen))
-            except (_PathError, interfaces.SerializationError,
-                    interfaces.CircularReferenceError) as err:
-                raise _at(index, err)
-        return out
+        self._enter(obj, seen)
+        try:
+            out = []
+            for index, value in enumerate(obj):
+                try:
+                    out.append(self._get_state(value, pobj, seen))
+                except (_PathError, interfaces.SerializationError,
+                        interfaces.CircularReferenceError) as err:
+                    raise _at(index, err)
+            return out
+        finally:
+            seen.pop()
 
     def _dict_state(self, obj, pobj, seen):
+        self._enter(obj, seen)
+        try:
+            return self._dict_items_state(obj, pobj, seen)
+        finally:
+            seen.pop()
+
+    def _dict_items_state(self, obj, pobj, seen):
         items = obj.data.items() if isinstance(obj, PersistentDict) \
             else obj.items()
         plain = True
@@ -371,7 +390,12 @@ class ObjectWriter:
 
     def _aware_datetime_state(self, obj):
         offset = obj.utcoffset()
-        utc = (obj - offset).replace(tzinfo=None)
+        try:
+            utc = (obj - offset).replace(tzinfo=None)
+        except OverflowError:
+            raise interfaces.SerializationError(
+                '%r is not storable: its UTC time is outside the years '
+                '1-9999' % (obj,)) from None
         state = {
             _names.PY_AWARE_DATETIME: utc.replace(
                 microsecond=utc.microsecond // 1000 * 1000),
@@ -404,7 +428,10 @@ class ObjectWriter:
             if reducer is not None:
                 return reducer(obj)
             try:
-                return obj.__reduce__()
+                # Protocol 0 is __reduce__() (mongopersist's format) unless
+                # the class has its own __reduce_ex__, which pickle would
+                # use too (enum members: the member, not a copy of it).
+                return obj.__reduce_ex__(0)
             except TypeError:
                 # Classes with __slots__ need protocol 2.
                 return obj.__reduce_ex__(2)
@@ -481,6 +508,20 @@ class ObjectWriter:
             raise interfaces.SerializationError(
                 '%s is not importable (defined inside a function?), so it '
                 'could never be loaded; define it at module level' % path)
+        if _FOUND_BY_NAME.get(path) is not obj:
+            # As pickle does: write only names that lead back to the object
+            # (not, say, C types that are not module attributes).
+            try:
+                found = _dotted.resolve(path)
+            except ImportError:
+                found = None
+            if found is not obj:
+                raise interfaces.SerializationError(
+                    '%s cannot be stored by name: %r does not lead back to '
+                    'it, so it could never be loaded; make it picklable or '
+                    'register an ObjectSerializer for it'
+                    % (_describe(obj), path))
+            _FOUND_BY_NAME[path] = obj
         return path
 
     # -- documents ------------------------------------------------------------
@@ -530,7 +571,10 @@ class ObjectReader:
 
     @property
     def _serializers(self):
-        return getattr(self._jar, 'serializers', None) or SERIALIZERS
+        # A data manager's own list (even an empty one) replaces the
+        # global registry; None means "use the registry".
+        serializers = getattr(self._jar, 'serializers', None)
+        return SERIALIZERS if serializers is None else serializers
 
     # -- names --------------------------------------------------------------
 
