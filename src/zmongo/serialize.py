@@ -56,7 +56,10 @@ Values
 * classes and functions: ``{'_py_type': 'type', 'path': 'module.Name'}``.
 * module-level constants (what ``__reduce__`` names by a string):
   ``{'_py_constant': 'module.NAME'}``.
-* other objects are reduced as pickle does (``__reduce__``):
+* other objects are reduced as pickle does (``__reduce__``, or a class's
+  own ``__reduce_ex__``); every class or function named must be found again
+  by its dotted name, and a container that contains itself is refused
+  (``CircularReferenceError``):
 
   - plain instances: ``{'_py_type': 'module.Class', <attributes>...}``;
   - persistent objects that live inside their parent's document
@@ -72,7 +75,8 @@ Values
 
   Loading calls only classes and registered factories
   (:mod:`zmongo._safety`); a document naming anything else is refused with
-  ``UnsafeDocumentError``.
+  ``UnsafeDocumentError``.  Writing refuses the same objects up front
+  (``SerializationError``), so nothing is stored that could not be loaded.
 * custom serializers (:class:`ObjectSerializer`, registered in
   :data:`SERIALIZERS`) take precedence over all of the above, except for
   the BSON-native types.
@@ -196,6 +200,19 @@ class ObjectSerializer:
 def _plain_key(key):
     return (type(key) is str and '.' not in key and '$' not in key
             and '\0' not in key and key not in _RESERVED_DICT_KEYS)
+
+
+#: Fields a persistent object's document uses for itself.  Only attributes
+#: of these names push the document into ``dict_data`` form; others that
+#: look like meta-data (``_py_serial`` written by a serial handler and read
+#: back by a data manager without one) are ordinary fields at the top level.
+_TOP_RESERVED_KEYS = frozenset({_names.ID, _names.PY_PERSISTENT_TYPE,
+                                _PY_STATE})
+
+
+def _plain_top_key(key):
+    return (type(key) is str and '.' not in key and '$' not in key
+            and '\0' not in key and key not in _TOP_RESERVED_KEYS)
 
 
 def _describe(obj):
@@ -365,7 +382,7 @@ class ObjectWriter:
         finally:
             seen.pop()
 
-    def _dict_items_state(self, obj, pobj, seen):
+    def _dict_items_state(self, obj, pobj, seen, plain_key=_plain_key):
         items = obj.data.items() if isinstance(obj, PersistentDict) \
             else obj.items()
         plain = True
@@ -376,8 +393,10 @@ class ObjectWriter:
             except (_PathError, interfaces.SerializationError,
                     interfaces.CircularReferenceError) as err:
                 raise _at(key, err)
-            plain = plain and _plain_key(key)
-        if plain:
+            plain = plain and plain_key(key)
+        # A lone ``dict_data`` field would read back as the pair form.
+        if plain and not (len(converted) == 1 and
+                          converted[0][0] == _names.DICT_DATA):
             return dict(converted)
         pairs = []
         for key, value in converted:
@@ -456,6 +475,24 @@ class ObjectWriter:
             if not safe:
                 seen.pop()
 
+    @property
+    def _loader(self):
+        reader = self.__dict__.get('_reader')
+        if reader is None:
+            reader = self.__dict__['_reader'] = ObjectReader(self._jar)
+        return reader
+
+    @staticmethod
+    def _check_loadable(obj, check, *args):
+        """Never write what the loader would refuse to call (see
+        :mod:`zmongo._safety`): fail now, not when the data is needed."""
+        try:
+            check(*args)
+        except interfaces.UnsafeDocumentError as err:
+            raise interfaces.SerializationError(
+                'cannot store %s: loading it would be refused: %s'
+                % (_describe(obj), err)) from None
+
     def _reduced_state(self, obj, pobj, seen):
         reduced = self._reduce(obj)
         if isinstance(reduced, str):
@@ -466,17 +503,24 @@ class ObjectWriter:
         klass = type(obj)
         if factory is copyreg._reconstructor and \
                 args == (klass, object, None):
-            state = {_names.PY_TYPE: self._class_path(klass)}
+            path = self._class_path(klass)
+            self._check_loadable(obj, self._loader._resolve_class, path,
+                                 'class')
+            state = {_names.PY_TYPE: path}
         elif factory is copyreg.__newobj__ and args == (klass,) and \
                 isinstance(obj, persistent.Persistent):
-            state = {_names.PY_PERSISTENT_TYPE: self._class_path(klass)}
+            path = self._class_path(klass)
+            self._check_loadable(obj, self._loader._persistent_class, path)
+            state = {_names.PY_PERSISTENT_TYPE: path}
         else:
             if not callable(factory):
                 raise interfaces.SerializationError(
                     '%s reduces to a non-callable factory %r'
                     % (_describe(obj), factory))
+            path = self._class_path(factory)
+            self._check_loadable(obj, self._loader._factory, path, args)
             state = {
-                _names.PY_FACTORY: self._class_path(factory),
+                _names.PY_FACTORY: path,
                 _names.PY_FACTORY_ARGS: self._get_state(
                     list(args), pobj, seen),
             }
@@ -532,7 +576,7 @@ class ObjectWriter:
         raw = obj.__getstate__()
         try:
             if isinstance(raw, dict) and all(type(k) is str for k in raw):
-                doc = self._get_state(raw, obj, [])
+                doc = self._dict_items_state(raw, obj, [], _plain_top_key)
             else:
                 doc = {_PY_STATE: self._get_state(raw, obj, [])}
         except _PathError as err:
@@ -608,6 +652,15 @@ class ObjectReader:
     def resolve(self, dbref, doc=None):
         """The class of the object ``dbref`` points to; ``ImportError`` if the
         collection maps to no class."""
+        try:
+            return self._resolve(dbref, doc)
+        except (interfaces.UnsafeDocumentError,
+                interfaces.DocumentLoadError) as err:
+            # Name the document whose class could not be used.
+            raise type(err)('document %r of %s.%s: %s' % (
+                dbref.id, dbref.database, dbref.collection, err)) from err
+
+    def _resolve(self, dbref, doc):
         if doc is None:
             doc = self._jar._latest_states.get(dbref)
         if doc is not None and _names.PY_PERSISTENT_TYPE in doc:
