@@ -323,3 +323,31 @@ def test_standalone_writes_are_journaled(mongo):
               if name in ('insert', 'update', 'delete')]
     assert writes and all(cmd['writeConcern'] == {'w': 'majority', 'j': True}
                           for cmd in writes)
+
+
+def test_refused_server_commit_rolls_back_zodb(mongo):
+    """The Mongo commit itself (commitTransaction in tpc_vote) fails: ZODB,
+    which voted before it, must not commit either."""
+    import pymongo.errors
+    import ZODB
+    db = ZODB.DB(None)
+    conn = db.open()
+    dm = mongo.make_datamanager(transactions=True)
+    try:
+        conn.root()['changed'] = True
+        dm.root['ada'] = models.Person('Ada')
+        mongo.client.admin.command(
+            'configureFailPoint', 'failCommand', mode={'times': 1},
+            data={'failCommands': ['commitTransaction'], 'errorCode': 2})
+        with pytest.raises(pymongo.errors.OperationFailure):
+            transaction.commit()
+        transaction.abort()
+        conn.sync()
+        assert 'changed' not in conn.root()
+        assert people(mongo) == []
+    finally:
+        mongo.client.admin.command('configureFailPoint', 'failCommand',
+                                   mode='off')
+        transaction.abort()
+        conn.close()
+        db.close()
