@@ -19,7 +19,9 @@ TESTS_REQUIRE = [
 ]
 
 ZCML_REQUIRE = [
+    'zope.annotation',
     'zope.configuration',
+    'zope.dublincore',
     'zope.security',
 ]
 

@@ -2,8 +2,10 @@
 import datetime
 
 import persistent
+import zope.interface
 
 from zmongo import serialize
+from zmongo.annotation import IMongoAttributeAnnotatable
 
 
 class Person(persistent.Persistent):
@@ -104,3 +106,12 @@ class MergingCounter(persistent.Persistent):
         merged = dict(cur)
         merged['value'] = cur['value'] + new['value'] - orig['value']
         return merged
+
+
+@zope.interface.implementer(IMongoAttributeAnnotatable)
+class Document(persistent.Persistent):
+    """Annotatable: annotations and Dublin Core live in its document."""
+    _p_mongo_collection = 'documents'
+
+    def __init__(self, title):
+        self.title = title
