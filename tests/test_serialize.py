@@ -154,6 +154,7 @@ def test_aware_datetime_round_trips_with_offset_and_microseconds(
     doc, loaded = roundtrip(mongo, when=when)
     utc = when.astimezone(UTC).replace(tzinfo=None)
     expected = {'_py_aware_datetime': utc.replace(microsecond=123000),
+                'local': datetime.datetime(2021, 6, 1, 12, 30, 15, 123000),
                 'microsecond': 123456,
                 'utcoffset': when.utcoffset().total_seconds()}
     if zone is not None:

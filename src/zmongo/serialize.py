@@ -43,10 +43,14 @@ Values
   everything and stays queryable by instant::
 
       {'_py_aware_datetime': <BSON date, UTC, milliseconds>,
+       'local': <BSON date, the wall time, milliseconds>,
        'microsecond': 123456, 'utcoffset': 7200.0, 'zone': 'Europe/Berlin'}
 
-  (``zone`` only for ``zoneinfo`` zones; other zones load as a fixed offset,
-  equal and with the same ``utcoffset()``.)
+  The value is rebuilt from the wall time, ``microsecond``, the zone and
+  ``fold`` (stored only when 1), so it is exact even for wall times a
+  zone's rules make ambiguous or nonexistent; ``_py_aware_datetime`` is
+  there for queries.  (``zone`` only for ``zoneinfo`` zones; other zones
+  load as a fixed offset, equal and with the same ``utcoffset()``.)
 * ``list`` and ``tuple``: BSON arrays; they load as ``PersistentList`` (so
   in-place changes are noticed), tuples therefore as lists.
 * ``dict`` with ``str`` keys free of ``.``, ``$`` and NUL: a sub-document; it
@@ -415,14 +419,18 @@ class ObjectWriter:
             raise interfaces.SerializationError(
                 '%r is not storable: its UTC time is outside the years '
                 '1-9999' % (obj,)) from None
+        wall = obj.replace(tzinfo=None)
         state = {
             _names.PY_AWARE_DATETIME: utc.replace(
                 microsecond=utc.microsecond // 1000 * 1000),
+            'local': wall.replace(microsecond=wall.microsecond // 1000 * 1000),
             'microsecond': obj.microsecond,
             'utcoffset': offset.total_seconds(),
         }
         if isinstance(obj.tzinfo, zoneinfo.ZoneInfo) and obj.tzinfo.key:
             state['zone'] = obj.tzinfo.key
+        if obj.fold:
+            state['fold'] = obj.fold
         return state
 
     def get_persistent_state(self, obj, seen=None):
@@ -805,7 +813,14 @@ class ObjectReader:
             tz = zoneinfo.ZoneInfo(zone)
         else:
             tz = datetime.timezone(offset)
-        value = utc.replace(microsecond=state.get('microsecond', 0),
+        microsecond = state.get('microsecond', 0)
+        wall = state.get('local')
+        if isinstance(wall, datetime.datetime):
+            # The wall time as written, with its zone: exact even where the
+            # zone's rules make a wall time ambiguous or nonexistent.
+            return wall.replace(microsecond=microsecond, tzinfo=tz,
+                                fold=state.get('fold', 0))
+        value = utc.replace(microsecond=microsecond,
                             tzinfo=datetime.timezone.utc)
         return value.astimezone(tz)
 
