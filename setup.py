@@ -15,6 +15,8 @@ TESTS_REQUIRE = [
     'hypothesis',
     'ZODB',
     'zope.testing',
+    'zope.traversing',
+    'zope.publisher',
     'secantusdb == 0.7.0b3',
 ]
 
@@ -67,5 +69,13 @@ setup(
         # The embedded MongoDB wire-protocol server is GPL-2.0-only: it is
         # only ever used by tests and the demo, never by the library.
         'embedded': ['secantusdb == 0.7.0b3'],
+        # bench/: the peers it measures zmongo against, and a profiler.
+        'bench': [
+            'secantusdb == 0.7.0b3',
+            'ZODB',
+            'Ming >= 0.17',
+            'mongoengine >= 0.29',
+            'pyinstrument',
+        ],
     },
 )

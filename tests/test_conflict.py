@@ -257,3 +257,26 @@ def test_documents_without_serial_count_as_serial_zero(mongo):
 def test_p64_u64():
     assert conflict.p64(1) == b'\0\0\0\0\0\0\0\1'
     assert conflict.u64(conflict.p64(2 ** 40)) == 2 ** 40
+
+
+def test_a_query_does_not_refresh_an_object_already_loaded(mongo):
+    """Finding an object again must not move its serial forward: the
+    conflict check compares with the document it was really built from."""
+    tms = transaction.TransactionManager(), transaction.TransactionManager()
+    dm1, dm2 = [mongo.make_datamanager(
+        transactions=False, transaction_manager=tm,
+        conflict_handler_factory=conflict.SimpleSerialConflictHandler)
+        for tm in tms]
+    dm1.root['c'] = models.Counter()
+    tms[0].commit()
+    mine = dm2.root['c']
+    assert mine.value == 0
+    dm1.root['c'].value = 10            # someone else commits meanwhile
+    tms[0].commit()
+    again = dm2.get_collection(mongo.db_name, 'counters').find_one_object({})
+    assert again is mine and mine.value == 0
+    mine.value += 1
+    with pytest.raises(interfaces.ConflictError):
+        tms[1].commit()
+    tms[1].abort()
+    assert counters(mongo) == [10]

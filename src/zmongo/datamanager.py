@@ -250,9 +250,16 @@ class MongoDataManager:
         return self._reader.get_ghost(dbref, klass)
 
     def _load_from_document(self, dbref, doc):
-        """The object of ``doc`` (just queried): no further query to load."""
-        self._latest_states[dbref] = doc
+        """The object of ``doc`` (just queried): no further query to load.
+
+        An object already loaded in this transaction keeps the state it was
+        built from: its serial must stay the one it was read with, or a
+        later write could pass its conflict check against a newer document.
+        """
         obj = self._object_cache.get(dbref)
+        if obj is not None and obj._p_changed is not None:
+            return obj
+        self._latest_states[dbref] = doc
         if obj is None:
             self._join()
             obj = self._reader.get_ghost(

@@ -22,6 +22,13 @@ such an index (``(parent, key)``), so :func:`apply_embedded_server_fixes`
 hands that function ``DBRef.as_doc()`` instead -- the document form a real
 mongod indexes.  The fix is applied only to the affected version, only to
 the server started here, and never touches code that talks to real servers.
+
+The same version also answers some queries over a *partial* compound index
+wrongly: with an index on ``(parent, key)`` partial on ``{key: {$gte: ''}}``
+(the unique index of :mod:`zmongo.container`), ``find({'key': 'x'})`` walks
+the index as if ``key`` were its leading field and finds nothing.
+:func:`apply_embedded_server_fixes` makes such a query scan the collection
+instead; lookups that name the leading fields still use the index.
 """
 import atexit
 import os
@@ -58,6 +65,7 @@ def apply_embedded_server_fixes():
     import secantus.sortkey as sortkey
     if secantus.__version__ not in DBREF_INDEX_BUG_VERSIONS:
         return False
+    _fix_partial_index_prefix()
     encode_doc = sortkey._encode_doc
     if getattr(encode_doc, '_zmongo_dbref_fix', False):
         return True
@@ -70,6 +78,33 @@ def apply_embedded_server_fixes():
     _encode_doc._zmongo_dbref_fix = True
     sortkey._encode_doc = _encode_doc
     return True
+
+
+def _fix_partial_index_prefix():
+    """Patch secantusdb's bare-equality index picker (see module docstring).
+
+    It may pick a partial index whose filter covers some of the query's
+    fields although the index key fields the query names are not a leading
+    prefix of the index; the lookup then scans the wrong key range.  Such a
+    pick is refused here (the server scans the collection instead).
+    Idempotent; applied with the DBRef fix, to the same version.
+    """
+    from secantus.storage import Storage
+    pick = Storage._pick_compound_eq_index
+    if getattr(pick, '_zmongo_partial_fix', False):
+        return
+
+    def _pick_compound_eq_index(self, db, coll, filter, *, collation=None):
+        picked = pick(self, db, coll, filter, collation=collation)
+        if picked is not None:
+            fields = list(picked[1])
+            named = [f for f in fields if f in filter]
+            if named != fields[:len(named)]:
+                return None
+        return picked
+
+    _pick_compound_eq_index._zmongo_partial_fix = True
+    Storage._pick_compound_eq_index = _pick_compound_eq_index
 
 
 class EmbeddedServer:

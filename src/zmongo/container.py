@@ -1,0 +1,1083 @@
+"""How Zope sees a collection: containers whose items are documents.
+
+A :class:`MongoContainer` is a Zope container (``IContainer``) over one
+MongoDB collection.  It holds no list of its items: each item is a document
+of the collection that names its container and its key::
+
+    {'_id': ObjectId(...), 'key': 'stephan', 'name': 'Stephan',
+     'parent': DBRef('myapp.People', ObjectId(...), 'app')}
+
+* ``_m_collection`` / ``_m_database``: where the items live (the data
+  manager's default database if ``_m_database`` is None).
+* ``_m_mapping_key`` (default ``'key'``): the field holding the item's name.
+  :class:`IdNamesMongoContainer` has none and names items by ``str(_id)``.
+* ``_m_parent_key`` (default ``'parent'``): the field telling containers
+  that share a collection apart.  Its value is the container's ``DBRef``
+  when the container is stored in MongoDB, ``'zodb-<hex oid>'`` when it
+  lives in ZODB, and, for a :class:`SubDocumentMongoContainer` (stored
+  inside another object's document), an ``ObjectId`` the container keeps
+  in its own state (containers written by mongopersist, which have none,
+  use their stored state as before).  :class:`AllItemsMongoContainer` has
+  no parent key and shows the whole collection.
+* ``_m_remove_documents`` (default True): deleting an item deletes its
+  document; otherwise only its key and parent fields are removed.
+
+Adding and removing go through ``zope.container.contained.setitem`` and
+``uncontained``, so the events are exactly those of zope.container's own
+containers, whichever way an item is added (``c[key] = obj``,
+``c[None] = obj``, ``c.add(obj)``).  New items are visible at once: every
+query of the data manager's collections writes pending changes first.
+
+Names must be ``str`` (ASCII ``bytes`` are converted), non-empty, must not
+contain ``/`` nor begin with ``+``, ``@`` (zope.container's rules) or ``$``
+(MongoDB reserves it); anything else -- ``'index.html'``, ``'price$'``,
+``'{"$ne": null}'`` -- is an ordinary name.  A name only ever reaches
+MongoDB as a string value, never as part of a query's structure: a lookup
+with anything but a string (``{'$ne': None}``, say) is a ``TypeError`` and
+asks the database nothing.
+
+Costs: the container makes sure its collection has the index its lookups
+need -- a unique ``(parent, key)`` index, partial on string keys (so a name
+is unique within a container even when two transactions add it at once,
+while objects in no container and id-named items may share the
+collection), a ``key`` index for all-items containers, a ``(parent, _id)``
+index for id-named ones -- once per collection and client, outside any
+transaction (right after the current one when the data manager's server
+transaction is already open).  Then ``c[key]`` and
+``key in c`` cost one query served by that index, ``keys()``, ``items()``,
+``values()`` and ``len()`` one command each, and ``items()`` loads its
+objects from the documents it read.  With :data:`USE_CONTAINER_CACHE` (read
+at call time) a container also remembers, for the rest of the transaction,
+the items it has seen, and after ``items()`` answers everything from
+memory.  The cache trusts that items enter and leave through containers;
+a change made through one container forgets what the others over the same
+collection remembered.
+
+Values that are not persistent, locatable objects (``'FOO'``, ``1``, an
+object without ``__parent__``) are wrapped by zope.container in a
+``ContainedProxy``; a Mongo container keeps them in a small
+:class:`ContainedValue` document of its collection and hands them out in a
+``ContainedProxy`` again, as zope.container's containers do.
+
+:class:`SimpleMongoContainer` is the other model: one document holding
+``{'data': {name: DBRef(...)}}``, like a ``SampleContainer``.
+"""
+import collections.abc
+import inspect
+import logging
+import threading
+import weakref
+
+import bson
+import persistent
+import pymongo.errors
+import zope.component
+import zope.interface
+from zope.container import contained as _contained
+from zope.container import sample as _sample
+from zope.container.contained import ContainedProxy
+from zope.container.contained import checkAndConvertName
+from zope.container.contained import getProxiedObject
+from zope.container.interfaces import IContainer
+from zope.container.interfaces import INameChooser
+from zope.location.interfaces import IContained
+from zope.location.interfaces import ILocation
+
+from zmongo import _names
+from zmongo import interfaces
+from zmongo import serialize
+
+__all__ = [
+    'USE_CONTAINER_CACHE', 'MongoContained', 'MongoContainer',
+    'IdNamesMongoContainer', 'AllItemsMongoContainer',
+    'SubDocumentMongoContainer', 'SimpleMongoContainer', 'ContainedValue',
+]
+
+LOG = logging.getLogger(__name__)
+
+#: Whether containers remember, per transaction, the items they have seen
+#: (read each time it matters, so it can be switched at any moment).
+USE_CONTAINER_CACHE = True
+
+_SENTINEL = object()
+_CACHE_ANNOTATION = 'zmongo.container.items'
+_ZODB_PREFIX = 'zodb-'
+_INDEX_PREFIX = 'zmongo_container_'
+
+
+# --------------------------------------------------------------------------
+# Names
+# --------------------------------------------------------------------------
+
+def _check_new_name(name):
+    """The name an item may be added under (str), or the error zope.container
+    raises for it: ``TypeError`` for what is not a string, ``ValueError`` for
+    what is not an allowed name."""
+    name = checkAndConvertName(name)
+    if name[:1] in ('+', '@') or '/' in name:
+        raise ValueError("Names cannot begin with '+' or '@' or contain "
+                         "'/': %r" % (name,))
+    if name[:1] == '$':
+        raise ValueError("Names cannot begin with '$' (MongoDB reserves it "
+                         "for operators): %r" % (name,))
+    return name
+
+
+def _lookup_name(key):
+    """A key to look up: a str (ASCII bytes are converted).  Anything else
+    could never be a name, and must never reach a query (a dict such as
+    ``{'$ne': None}`` would be read as an operator)."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bytes):
+        try:
+            return key.decode('ascii')
+        except UnicodeError:
+            raise TypeError('container names are str or ASCII bytes, not '
+                            '%r' % (key,)) from None
+    raise TypeError('container names are str, not %s: %r'
+                    % (type(key).__name__, key))
+
+
+def _call(obj, func, *args):
+    """Call a ``_m_*_getter``/``_m_*_setter`` with the instance: set on the
+    class it is already bound to it; set on the instance (or as a
+    staticmethod) it is passed explicitly."""
+    if inspect.ismethod(func) and func.__self__ is obj:
+        return func(*args)
+    return func(obj, *args)
+
+
+# --------------------------------------------------------------------------
+# Items
+# --------------------------------------------------------------------------
+
+@zope.interface.implementer(interfaces.IMongoContained)
+class MongoContained:
+    """A mix-in for items of Mongo containers (``IContained``).
+
+    ``__name__`` and ``__parent__`` are volatile (``_v_name``,
+    ``_v_parent``): containers set those when they hand an item out, which
+    never marks it changed, and nothing of them is stored.  When they are
+    unset (an item loaded straight from a query) they come from the
+    attribute named by ``_m_name_attr`` / ``_m_parent_attr`` or from the
+    functions ``_m_name_getter`` / ``_m_parent_getter``; assigning
+    ``__name__`` / ``__parent__`` sets the volatile value and calls
+    ``_m_name_setter`` / ``_m_parent_setter`` (all called with the
+    instance), and leaves the ``_m_*_attr`` attributes alone.  Not a
+    ``Persistent`` subclass: combine it with ``persistent.Persistent`` in
+    either order.
+    """
+
+    _v_name = None
+    _v_parent = None
+    _m_name_attr = None
+    _m_name_getter = None
+    _m_name_setter = None
+    _m_parent_attr = None
+    _m_parent_getter = None
+    _m_parent_setter = None
+
+    @property
+    def __name__(self):
+        name = self._v_name
+        if name is None:
+            if self._m_name_attr is not None:
+                name = getattr(self, self._m_name_attr, None)
+            elif self._m_name_getter is not None:
+                name = _call(self, self._m_name_getter)
+        return name
+
+    @__name__.setter
+    def __name__(self, value):
+        if self._m_name_setter is not None:
+            _call(self, self._m_name_setter, value)
+        self._v_name = value
+
+    @property
+    def __parent__(self):
+        parent = self._v_parent
+        if parent is None:
+            if self._m_parent_attr is not None:
+                parent = getattr(self, self._m_parent_attr, None)
+            elif self._m_parent_getter is not None:
+                parent = _call(self, self._m_parent_getter)
+        return parent
+
+    @__parent__.setter
+    def __parent__(self, value):
+        if self._m_parent_setter is not None:
+            _call(self, self._m_parent_setter, value)
+        self._v_parent = value
+
+
+class ContainedValue(MongoContained, persistent.Persistent):
+    """The document of a value that is not a persistent, locatable object,
+    kept in the collection of the Mongo container it was added to."""
+
+    _p_mongo_store_type = True
+    _v_proxy = None
+
+    def __init__(self, value):
+        self.value = value
+
+    def _m_present(self, container, name):
+        value = self.value
+        if IContained.providedBy(value):
+            return value
+        proxy = self._v_proxy
+        if proxy is None or getProxiedObject(proxy) is not value:
+            proxy = self._v_proxy = ContainedProxy(value)
+        proxy.__parent__ = container
+        proxy.__name__ = name
+        return proxy
+
+
+def _locate(obj, container, name):
+    """What the container hands out for the stored ``obj``."""
+    if isinstance(obj, ContainedValue):
+        return obj._m_present(container, name)
+    if isinstance(obj, MongoContained):
+        # Volatile attributes: handing an item out never changes it.
+        obj._v_name = name
+        obj._v_parent = container
+    return obj
+
+
+def _check_value(value):
+    """Refuse, before any event, a value zmongo could not store."""
+    if ILocation.providedBy(value) and not IContained.providedBy(value):
+        # zope.container would alsoProvides(value, IContained): a
+        # declaration on the object itself, which no document can hold.
+        raise TypeError(
+            '%r provides ILocation but not IContained: declare IContained '
+            'on its class (MongoContained does) -- zope.container would '
+            'declare it on the object itself, and zmongo cannot store '
+            'per-object interface declarations' % (value,))
+
+
+def _stored_as_is(value):
+    """True if a Mongo container stores ``value`` as its own document (a
+    persistent, ``IContained`` object)."""
+    return (isinstance(value, persistent.Persistent) and
+            not isinstance(value, ContainedProxy) and
+            not getattr(value, _names.P_SUB_OBJECT, False) and
+            IContained.providedBy(value))
+
+
+def _storable(value):
+    """The object a Mongo container stores for what ``containedEvent``
+    handed it: the value itself, or a ``ContainedValue`` holding it."""
+    if _stored_as_is(value):
+        return value
+    proxy = None
+    if isinstance(value, ContainedProxy):
+        proxy, value = value, getProxiedObject(value)
+    holder = ContainedValue(value)
+    holder._v_proxy = proxy
+    return holder
+
+
+# --------------------------------------------------------------------------
+# Indexes and the per-transaction item cache
+# --------------------------------------------------------------------------
+
+class _ClientIndexes:
+    """What the registry knows about one client."""
+
+    __slots__ = ('client_ref', 'done', 'pending')
+
+    def __init__(self, client):
+        self.client_ref = weakref.ref(client)
+        self.done = set()       # {(db, collection, keys)}
+        self.pending = {}       # {(db, collection, keys): weakref to txn}
+
+
+class _IndexRegistry:
+    """The indexes made sure of in this process, per client object.
+
+    An index is created outside any transaction.  When the data manager's
+    server transaction is already open it is created right after that
+    transaction ends instead: mongod would make the index build wait for
+    the very transaction asking for it, and the embedded test server would
+    not maintain the new index for that transaction's writes.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        # By identity (pymongo clients compare equal by their settings, and
+        # an equal client may be another connection pool); dead ones are
+        # dropped when a new client turns up.
+        self._clients = {}
+
+    def _state(self, client):
+        with self._lock:
+            state = self._clients.get(id(client))
+            if state is None or state.client_ref() is not client:
+                for key in [key for key, known in self._clients.items()
+                            if known.client_ref() is None]:
+                    del self._clients[key]
+                state = self._clients[id(client)] = _ClientIndexes(client)
+            return state
+
+    def ensure(self, jar, raw_collection, keys, **options):
+        state = self._state(raw_collection.database.client)
+        entry = (raw_collection.database.name, raw_collection.name,
+                 tuple(keys))
+        if entry in state.done:
+            return
+        # The only way to tell: the session the data manager runs in.
+        session = getattr(jar, '_session', None)
+        if session is None or not session.in_transaction:
+            self._create(state, entry, raw_collection, options)
+            return
+        txn = jar.transaction_manager.get()
+        with self._lock:
+            waiting = state.pending.get(entry)
+            if waiting is not None and waiting() is txn:
+                return
+            state.pending[entry] = weakref.ref(txn)
+        args = (state, entry, raw_collection, options)
+        txn.addAfterCommitHook(self._after_commit, args)
+        txn.addAfterAbortHook(self._create, args)
+
+    def _after_commit(self, status, *args):
+        self._create(*args)
+
+    def _create(self, state, entry, raw_collection, options):
+        if entry in state.done:
+            return
+        _, _, keys = entry
+        try:
+            # No session: index builds cannot run inside a transaction.
+            raw_collection.create_index(list(keys), **options)
+        except pymongo.errors.OperationFailure as err:
+            # Existing data or an index of the same keys with other options:
+            # the container still works, without this index's guarantees.
+            LOG.warning('could not create the index %s on %s.%s: %s',
+                        options.get('name'), raw_collection.database.name,
+                        raw_collection.name, err)
+        with self._lock:
+            state.done.add(entry)
+            state.pending.pop(entry, None)
+
+
+_indexes = _IndexRegistry()
+
+
+class _ItemCache:
+    """What one container has seen in one transaction."""
+
+    __slots__ = ('container', 'entries', 'complete')
+
+    def __init__(self, container):
+        self.container = container   # keeps id(container) from being reused
+        self.entries = {}
+        self.complete = False
+
+    def forget(self):
+        self.entries = {}
+        self.complete = False
+
+
+def _collection_caches(jar, db_name, coll_name):
+    annotations = getattr(jar, 'annotations', None)
+    if annotations is None:
+        return None
+    return annotations.setdefault(_CACHE_ANNOTATION, {}).setdefault(
+        (db_name, coll_name), {})
+
+
+# --------------------------------------------------------------------------
+# Containers over a collection
+# --------------------------------------------------------------------------
+
+@zope.interface.implementer(interfaces.IMongoContainer)
+class MongoContainer(_contained.Contained, persistent.Persistent):
+    """A container whose items are the documents of one collection (see
+    the module docstring and ``IMongoContainer``)."""
+
+    _m_database = None
+    _m_collection = None
+    _m_mapping_key = 'key'
+    _m_parent_key = 'parent'
+    _m_remove_documents = True
+
+    def __init__(self, collection=None, database=None,
+                 mapping_key=None, parent_key=None):
+        if collection:
+            self._m_collection = collection
+        if database:
+            self._m_database = database
+        if mapping_key is not None:
+            self._m_mapping_key = mapping_key
+        if parent_key is not None:
+            self._m_parent_key = parent_key
+
+    # -- where the items live -------------------------------------------------
+
+    def _m_mongo_jar(self):
+        """The data manager storing this container, if it is in MongoDB.
+
+        A new container just added to an object stored in MongoDB is stored
+        with it (its parent's next write would store it anyway); one that
+        lives inside its parent's document simply uses the parent's.
+        """
+        jar = getattr(self, '_p_jar', None)
+        if interfaces.IMongoDataManager.providedBy(jar):
+            return jar
+        if jar is not None:
+            return None
+        parent_jar = getattr(self.__parent__, '_p_jar', None)
+        if not interfaces.IMongoDataManager.providedBy(parent_jar):
+            return None
+        if not getattr(self, _names.P_SUB_OBJECT, False):
+            parent_jar.insert(self)
+        return parent_jar
+
+    @property
+    def _m_jar(self):
+        """The data manager of the items: the container's own when it is
+        stored in MongoDB, else the one the ``IMongoDataManagerProvider``
+        utility gives this thread and transaction."""
+        jar = self._m_mongo_jar()
+        if jar is not None:
+            return jar
+        return zope.component.getUtility(
+            interfaces.IMongoDataManagerProvider).get()
+
+    def _m_location(self, jar):
+        if not self._m_collection:
+            raise ValueError('%r has no _m_collection: name the collection '
+                             'of its items' % (self,))
+        return self._m_database or jar.default_database, self._m_collection
+
+    def get_collection(self):
+        jar = self._m_jar
+        return self._m_get_collection(jar, *self._m_location(jar))
+
+    def _m_get_collection(self, jar, db_name, coll_name):
+        keys = self._m_index_keys()
+        if keys:
+            _indexes.ensure(jar, jar._raw_collection(db_name, coll_name),
+                            keys, **self._m_index_options(keys))
+        return jar.get_collection(db_name, coll_name)
+
+    def _m_index_keys(self):
+        """The index serving ``self[key]`` and ``key in self``."""
+        fields = [f for f in (self._m_parent_key, self._m_mapping_key)
+                  if f is not None]
+        return [(f, pymongo.ASCENDING) for f in fields]
+
+    def _m_index_options(self, keys):
+        options = {'name': _INDEX_PREFIX + '_'.join(f for f, _ in keys)}
+        if self._m_parent_key is not None and self._m_mapping_key is not None:
+            # A name is unique within a container, even when two
+            # transactions add it at once.  Partial: only documents whose
+            # name is a string are indexed, so objects in no container and
+            # the items of id-named containers (which have no name field)
+            # may share the collection.  A lookup by name (a string)
+            # implies the filter, so the index serves it.
+            options.update(unique=True, partialFilterExpression={
+                self._m_mapping_key: {'$gte': ''}})
+        return options
+
+    # -- the parent reference -------------------------------------------------
+
+    def _m_get_parent_key_value(self):
+        """What items store in ``_m_parent_key``: this container when it is
+        stored in MongoDB (written as its DBRef), ``'zodb-<hex oid>'`` when
+        it is stored in ZODB.  ``ValueError`` while it is stored nowhere."""
+        jar = getattr(self, '_p_jar', None)
+        if jar is None:
+            jar = self._m_mongo_jar()
+        if jar is None:
+            raise ValueError(
+                '_p_jar not found: %r is stored nowhere yet, so its items '
+                'cannot refer to it; add it to MongoDB or ZODB (and, in '
+                'ZODB, commit or connection.add() it) first' % (self,))
+        if interfaces.IMongoDataManager.providedBy(jar):
+            return self
+        oid = getattr(self, '_p_oid', None)
+        if oid is None:
+            raise ValueError('%r has no _p_oid yet: commit it or '
+                             'connection.add() it first' % (self,))
+        if isinstance(oid, str):
+            oid = oid.encode('latin-1')
+        return _ZODB_PREFIX + bytes(oid).hex()
+
+    def _m_subdocument_parent_value(self, jar):
+        raise ValueError('%r is stored inside another document; use '
+                         'SubDocumentMongoContainer for that' % (self,))
+
+    def _m_parent_value(self, jar):
+        """The parent value as it is written and queried."""
+        value = self._m_get_parent_key_value()
+        if value is self:
+            oid = getattr(self, '_p_oid', None)
+            if oid is not None:
+                return oid
+            return self._m_subdocument_parent_value(jar)
+        if isinstance(value, str):
+            return value
+        return serialize.ObjectWriter(jar).get_state(value)
+
+    def _m_parent_attribute(self, jar):
+        """The value set as the items' ``_m_parent_key`` attribute (the
+        container itself when it has a document: items then load it)."""
+        value = self._m_get_parent_key_value()
+        if value is self and getattr(self, '_p_oid', None) is None:
+            return self._m_subdocument_parent_value(jar)
+        return value
+
+    def _m_get_items_filter(self, jar=None):
+        """The filter selecting this container's items."""
+        if jar is None:
+            jar = self._m_jar
+        filter_ = {}
+        if self._m_parent_key is not None:
+            filter_[self._m_parent_key] = self._m_parent_value(jar)
+        if self._m_mapping_key is not None:
+            # "Has a name": names are strings, and this is the condition of
+            # the partial unique index, so the index can serve listings.
+            filter_[self._m_mapping_key] = {'$gte': ''}
+        return filter_
+
+    def _m_add_items_filter(self, spec, jar=None):
+        """``spec`` restricted to this container's items (a new dict)."""
+        base = self._m_get_items_filter(jar)
+        if spec is None:
+            return base
+        if not isinstance(spec, collections.abc.Mapping):
+            raise TypeError('a query filter is a dict, not %s: %r'
+                            % (type(spec).__name__, spec))
+        if not base:
+            return dict(spec)
+        if set(base) & set(spec):
+            return {'$and': [base, dict(spec)]}
+        merged = dict(spec)
+        merged.update(base)
+        return merged
+
+    # -- names <-> documents ----------------------------------------------
+
+    def _m_key_filter(self, key, jar):
+        """The query for the item named ``key`` (a str: never an operator).
+        Its fields are those of the container's index."""
+        filter_ = {}
+        if self._m_parent_key is not None:
+            filter_[self._m_parent_key] = self._m_parent_value(jar)
+        filter_[self._m_mapping_key] = key
+        return filter_
+
+    def _m_name_field(self):
+        return self._m_mapping_key
+
+    def _m_name_of(self, doc):
+        return doc[self._m_mapping_key]
+
+    def _m_key_for_new(self, value):
+        """The name of ``value`` when it is added without one."""
+        key = getattr(value, self._m_mapping_key, None)
+        if key is None:
+            raise ValueError(
+                'no name given and %r has no %r attribute to take it from'
+                % (value, self._m_mapping_key))
+        return key
+
+    def _m_oid_for_new(self, key):
+        return None
+
+    def _m_check_existing(self, value, key, jar):
+        """Raise if ``value`` (already stored) cannot be in this container
+        under ``key``."""
+        self._m_check_collection(value, jar)
+
+    # -- the per-transaction cache --------------------------------------------
+
+    def _m_cache(self, jar, db_name, coll_name):
+        if not USE_CONTAINER_CACHE:
+            return None
+        caches = _collection_caches(jar, db_name, coll_name)
+        if caches is None:
+            return None
+        cache = caches.get(id(self))
+        if cache is None:
+            cache = caches[id(self)] = _ItemCache(self)
+        return cache
+
+    def _m_changed(self, jar, db_name, coll_name):
+        """An item entered or left through this container: what the other
+        containers over the collection remember may be wrong now."""
+        caches = _collection_caches(jar, db_name, coll_name)
+        for cache in (caches or {}).values():
+            if cache.container is not self:
+                cache.forget()
+
+    # -- loading --------------------------------------------------------------
+
+    def _m_load(self, jar, db_name, coll_name, doc):
+        """The object of ``doc`` (a whole document just read): no query."""
+        dbref = bson.DBRef(coll_name, doc[_names.ID], db_name)
+        obj = jar._cache.get(dbref)
+        if obj is None or obj._p_changed is None:
+            # New, or a ghost: its state is this document.  An object already
+            # loaded (maybe changed) in this transaction is left alone.
+            obj = jar._load_from_document(dbref, doc)
+        return obj
+
+    def _m_stored(self, key, jar=None):
+        """The stored object named ``key`` (a str), or ``KeyError``."""
+        if jar is None:
+            jar = self._m_jar
+        db_name, coll_name = self._m_location(jar)
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None:
+            obj = cache.entries.get(key)
+            if obj is not None:
+                return obj
+            if cache.complete:
+                raise KeyError(key)
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        doc = coll.find_one(self._m_key_filter(key, jar))
+        if doc is None:
+            raise KeyError(key)
+        obj = self._m_load(jar, db_name, coll_name, doc)
+        if cache is not None:
+            cache.entries[key] = obj
+        return obj
+
+    def _m_stored_items(self):
+        """``[(name, stored object), ...]``: one query, or none."""
+        jar = self._m_jar
+        db_name, coll_name = self._m_location(jar)
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None and cache.complete:
+            return list(cache.entries.items())
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        result = []
+        for doc in coll.find(self._m_get_items_filter(jar)):
+            result.append((self._m_name_of(doc),
+                           self._m_load(jar, db_name, coll_name, doc)))
+        if cache is not None:
+            entries = dict(result)
+            cache.entries = entries
+            # Names repeat only in all-items containers over several
+            # parents: then the cache cannot stand for the whole container.
+            cache.complete = len(entries) == len(result)
+        return result
+
+    # -- IReadContainer -------------------------------------------------------
+
+    def __getitem__(self, key):
+        key = _lookup_name(key)
+        return _locate(self._m_stored(key), self, key)
+
+    def get(self, key, default=None):
+        key = _lookup_name(key)
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key):
+        key = _lookup_name(key)
+        jar = self._m_jar
+        db_name, coll_name = self._m_location(jar)
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None:
+            if key in cache.entries:
+                return True
+            if cache.complete:
+                return False
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        return coll.find_one(self._m_key_filter(key, jar),
+                             {_names.ID: 1}) is not None
+
+    def keys(self):
+        jar = self._m_jar
+        db_name, coll_name = self._m_location(jar)
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None and cache.complete:
+            return list(cache.entries)
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        docs = coll.find(self._m_get_items_filter(jar),
+                         {self._m_name_field(): 1})
+        return [self._m_name_of(doc) for doc in docs]
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def items(self):
+        return [(key, _locate(obj, self, key))
+                for key, obj in self._m_stored_items()]
+
+    def values(self):
+        return [item for _, item in self.items()]
+
+    def __len__(self):
+        jar = self._m_jar
+        db_name, coll_name = self._m_location(jar)
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None and cache.complete:
+            return len(cache.entries)
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        return coll.count_documents(self._m_get_items_filter(jar))
+
+    # -- IWriteContainer ------------------------------------------------------
+
+    def __setitem__(self, key, value):
+        if key is None:
+            key = self._m_key_for_new(value)
+        key = _check_new_name(key)
+        _check_value(value)
+        if _stored_as_is(value) and value._p_oid is not None:
+            # Checked before any event: a refused item stays as it was.
+            self._m_check_existing(value, key, self._m_jar)
+        _contained.setitem(self, self._m_setitemf, key, value)
+
+    def add(self, value, key=None):
+        """Add ``value`` under ``key`` or, without one, under the name it
+        carries (its ``_m_mapping_key`` attribute, or its ``_id`` for
+        id-named containers)."""
+        self[key] = value
+
+    def _m_setitemf(self, key, value):
+        """Store ``value`` (as ``containedEvent`` made it) under ``key``."""
+        jar = self._m_jar
+        db_name, coll_name = self._m_location(jar)
+        stored = _storable(value)
+        if stored._p_oid is None:
+            self._m_place(stored, jar, db_name, coll_name)
+            jar.insert(stored, self._m_oid_for_new(key))
+        if self._m_mapping_key is not None:
+            setattr(stored, self._m_mapping_key, key)
+        if self._m_parent_key is not None:
+            setattr(stored, self._m_parent_key,
+                    self._m_parent_attribute(jar))
+        self._m_changed(jar, db_name, coll_name)
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None:
+            cache.entries[key] = stored
+
+    def _m_place(self, obj, jar, db_name, coll_name):
+        """Make a new object's document go to the container's collection."""
+        own_db = getattr(obj, _names.P_DATABASE, None) or jar.default_database
+        own_coll = getattr(obj, _names.P_COLLECTION, None) or \
+            serialize.get_dotted_name(type(obj))
+        if own_coll != coll_name:
+            setattr(obj, _names.P_COLLECTION, coll_name)
+        if own_db != db_name:
+            setattr(obj, _names.P_DATABASE, db_name)
+
+    def _m_check_collection(self, value, jar):
+        db_name, coll_name = self._m_location(jar)
+        oid = value._p_oid
+        if not isinstance(oid, bson.DBRef) or value._p_jar is not jar or \
+                (oid.database, oid.collection) != (db_name, coll_name):
+            raise ValueError(
+                '%r cannot be added to %r: it is stored as %r, and the '
+                'container keeps its items in %s.%s'
+                % (value, self, oid, db_name, coll_name))
+
+    def __delitem__(self, key):
+        key = _lookup_name(key)
+        jar = self._m_jar
+        stored = self._m_stored(key, jar)
+        self._m_remove(jar, key, stored)
+
+    def _m_remove(self, jar, key, stored):
+        _contained.uncontained(_locate(stored, self, key), self, key)
+        if self._m_remove_documents:
+            jar.remove(stored)
+        else:
+            for field in (self._m_mapping_key, self._m_parent_key):
+                if field is None:
+                    continue
+                try:
+                    delattr(stored, field)
+                except AttributeError:
+                    # A class attribute, or a property we do not control.
+                    pass
+        db_name, coll_name = self._m_location(jar)
+        self._m_changed(jar, db_name, coll_name)
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None:
+            cache.entries.pop(key, None)
+
+    def clear(self):
+        """Remove every item (one query, and the removals at the next
+        flush)."""
+        jar = self._m_jar
+        for key, stored in self._m_stored_items():
+            self._m_remove(jar, key, stored)
+
+    # -- queries --------------------------------------------------------------
+
+    def raw_find(self, spec=None, *args, **kwargs):
+        """The documents of this container's items matching ``spec``."""
+        return self.get_collection().find(
+            self._m_add_items_filter(spec), *args, **kwargs)
+
+    def raw_find_one(self, spec_or_id=None, *args, **kwargs):
+        """The first document matching ``spec_or_id`` (an ``_id`` if it is
+        not a dict) among this container's items, or None."""
+        if spec_or_id is not None and \
+                not isinstance(spec_or_id, collections.abc.Mapping):
+            spec_or_id = {_names.ID: spec_or_id}
+        return self.get_collection().find_one(
+            self._m_add_items_filter(spec_or_id), *args, **kwargs)
+
+    @staticmethod
+    def _m_check_whole(args, kwargs):
+        if args or kwargs.get('projection') is not None:
+            raise TypeError('find() and find_one() load whole objects; use '
+                            'raw_find() / raw_find_one() with a projection')
+
+    def find(self, spec=None, *args, **kwargs):
+        """The items matching ``spec`` (with their names and parent)."""
+        self._m_check_whole(args, kwargs)
+        jar = self._m_jar
+        db_name, coll_name = self._m_location(jar)
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        cursor = coll.find(self._m_add_items_filter(spec, jar), **kwargs)
+        return (self._m_found(jar, db_name, coll_name, doc) for doc in cursor)
+
+    def find_one(self, spec_or_id=None, *args, **kwargs):
+        """The first item matching ``spec_or_id`` (an ``_id`` if it is not a
+        dict), or None."""
+        self._m_check_whole(args, kwargs)
+        doc = self.raw_find_one(spec_or_id, **kwargs)
+        if doc is None:
+            return None
+        jar = self._m_jar
+        db_name, coll_name = self._m_location(jar)
+        return self._m_found(jar, db_name, coll_name, doc)
+
+    def _m_found(self, jar, db_name, coll_name, doc):
+        key = self._m_name_of(doc)
+        obj = self._m_load(jar, db_name, coll_name, doc)
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None:
+            cache.entries.setdefault(key, obj)
+        return _locate(obj, self, key)
+
+
+class IdNamesMongoContainer(MongoContainer):
+    """Names items by their ``_id``: ``str(ObjectId)``.
+
+    A name given when adding becomes the new item's ``_id``: an
+    ``ObjectId`` when it is one's string form, else the string itself.
+    Looking up a name that is no item's (``'roy'``) is a ``KeyError``.
+    Removing an item always deletes its document (an ``_id`` cannot be
+    taken away).
+    """
+
+    _m_mapping_key = None
+
+    def __init__(self, collection=None, database=None, parent_key=None):
+        super().__init__(collection, database, parent_key=parent_key)
+
+    @property
+    def _m_remove_documents(self):
+        return True
+
+    @staticmethod
+    def _m_id_for_key(key):
+        if bson.ObjectId.is_valid(key):
+            oid = bson.ObjectId(key)
+            if str(oid) == key:
+                return oid
+        return key
+
+    def _m_index_keys(self):
+        if self._m_parent_key is None:
+            return []       # the _id index serves every lookup
+        return [(self._m_parent_key, pymongo.ASCENDING),
+                (_names.ID, pymongo.ASCENDING)]
+
+    def _m_key_filter(self, key, jar):
+        filter_ = {}
+        if self._m_parent_key is not None:
+            filter_[self._m_parent_key] = self._m_parent_value(jar)
+        filter_[_names.ID] = self._m_id_for_key(key)
+        return filter_
+
+    def _m_get_items_filter(self, jar=None):
+        if self._m_parent_key is None:
+            return {}
+        if jar is None:
+            jar = self._m_jar
+        return {self._m_parent_key: self._m_parent_value(jar)}
+
+    def _m_name_field(self):
+        return _names.ID
+
+    def _m_name_of(self, doc):
+        return str(doc[_names.ID])
+
+    def _m_key_for_new(self, value):
+        oid = getattr(value, '_p_oid', None)
+        if isinstance(oid, bson.DBRef) and _stored_as_is(value):
+            return str(oid.id)
+        return str(bson.ObjectId())
+
+    def _m_oid_for_new(self, key):
+        return self._m_id_for_key(key)
+
+    def _m_check_existing(self, value, key, jar):
+        self._m_check_collection(value, jar)
+        if str(value._p_oid.id) != key:
+            raise ValueError(
+                '%r cannot be named %r in %r: an id-named container names '
+                'items by their _id, and its _id is %r'
+                % (value, key, self, value._p_oid.id))
+
+
+class AllItemsMongoContainer(MongoContainer):
+    """Every document of the collection that has a name, whichever
+    container it belongs to.  Names need not be unique here: a lookup
+    gives one of the items of that name, listings give them all."""
+
+    _m_parent_key = None
+
+
+class SubDocumentMongoContainer(MongoContained, MongoContainer):
+    """A Mongo container stored inside its parent's document (no collection
+    of containers needed).  Its items refer to it by an ``ObjectId`` kept in
+    its state (``_m_container_id``)."""
+
+    _p_mongo_sub_object = True
+    _m_container_id = None
+
+    def __init__(self, collection=None, database=None,
+                 mapping_key=None, parent_key=None):
+        super().__init__(collection, database, mapping_key, parent_key)
+        self._m_container_id = bson.ObjectId()
+
+    def _m_subdocument_parent_value(self, jar):
+        if self._m_container_id is not None:
+            return self._m_container_id
+        # Written by mongopersist: its items name its whole stored state.
+        return serialize.ObjectWriter(jar).get_state(self)
+
+
+# --------------------------------------------------------------------------
+# A container in one document
+# --------------------------------------------------------------------------
+
+@zope.interface.implementer(IContainer)
+class SimpleMongoContainer(_sample.SampleContainer, persistent.Persistent):
+    """A ``SampleContainer`` stored as one document,
+    ``{'data': {name: DBRef(...)}}`` (values that are not persistent are
+    stored inline).  Adding without a name asks the container's
+    ``INameChooser`` (zope.container's ``NameChooser`` by default)."""
+
+    _m_remove_documents = True
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state['data'] = state.pop('_SampleContainer__data', {})
+        return state
+
+    def __setstate__(self, state):
+        # The stored dict loads as a PersistentDict owned by this object;
+        # a plain dict of our own changes nothing behind our back.
+        state = dict(state)
+        state['_SampleContainer__data'] = dict(state.pop('data', None) or {})
+        super().__setstate__(state)
+
+    @property
+    def _m_data(self):
+        return self._SampleContainer__data
+
+    def _m_present(self, key, obj):
+        if isinstance(obj, MongoContained):
+            return _locate(obj, self, key)
+        if IContained.providedBy(obj):
+            return obj
+        proxies = self.__dict__.get('_v_proxies')
+        if proxies is None:
+            proxies = self._v_proxies = {}
+        proxy = proxies.get(key)
+        if proxy is None or getProxiedObject(proxy) is not obj:
+            proxy = proxies[key] = ContainedProxy(obj)
+        proxy.__parent__ = self
+        proxy.__name__ = key
+        return proxy
+
+    def keys(self):
+        return list(self._m_data)
+
+    def __iter__(self):
+        return iter(list(self._m_data))
+
+    def __getitem__(self, key):
+        key = _lookup_name(key)
+        return self._m_present(key, self._m_data[key])
+
+    def get(self, key, default=None):
+        key = _lookup_name(key)
+        obj = self._m_data.get(key, _SENTINEL)
+        if obj is _SENTINEL:
+            return default
+        return self._m_present(key, obj)
+
+    def __contains__(self, key):
+        return _lookup_name(key) in self._m_data
+
+    has_key = __contains__
+
+    def items(self):
+        return [(key, self._m_present(key, obj))
+                for key, obj in list(self._m_data.items())]
+
+    def values(self):
+        return [item for _, item in self.items()]
+
+    def __len__(self):
+        return len(self._m_data)
+
+    def __setitem__(self, key, value):
+        if key is None:
+            chooser = INameChooser(self, None) or \
+                _contained.NameChooser(self)
+            key = chooser.chooseName('', value)
+        key = _check_new_name(key)
+        _check_value(value)
+        _contained.setitem(self, self._m_setitemf, key, value)
+
+    def add(self, value, key=None):
+        """Add ``value`` under ``key``, or a name the container chooses."""
+        self[key] = value
+
+    def _m_setitemf(self, key, value):
+        proxy = None
+        if isinstance(value, ContainedProxy):
+            proxy, value = value, getProxiedObject(value)
+            proxies = self.__dict__.get('_v_proxies')
+            if proxies is None:
+                proxies = self._v_proxies = {}
+            proxies[key] = proxy
+        self._m_data[key] = value
+        self._p_changed = True
+
+    def clear(self):
+        """Remove every item."""
+        for key in self.keys():
+            del self[key]
+
+    def __delitem__(self, key):
+        key = _lookup_name(key)
+        obj = self._m_data[key]
+        _contained.uncontained(self._m_present(key, obj), self, key)
+        del self._m_data[key]
+        self.__dict__.get('_v_proxies', {}).pop(key, None)
+        self._p_changed = True
+        jar = getattr(self, '_p_jar', None)
+        if self._m_remove_documents and \
+                isinstance(obj, persistent.Persistent) and \
+                obj._p_oid is not None and obj._p_jar is jar and \
+                interfaces.IMongoDataManager.providedBy(jar) and \
+                not getattr(obj, _names.P_SUB_OBJECT, False):
+            jar.remove(obj)

@@ -1,0 +1,157 @@
+"""The ``<mongo:provider>`` ZCML directive: connect a site with no Python.
+
+::
+
+    <configure xmlns:mongo="http://namespaces.zope.org/mongo">
+      <include package="zmongo" file="meta.zcml" />
+      <mongo:provider uri="env:ZMONGO_URI" database="site" />
+    </configure>
+
+registers a :class:`zmongo.provider.MongoDataManagerProvider` as the
+``IMongoDataManagerProvider`` utility.  Nothing connects while the ZCML is
+read: the client is made on the first ``get()``.  Credentials belong in the
+environment (``uri="env:NAME"``), not in the ZCML; TLS and authentication
+options travel in the URI as pymongo reads them.  Every attribute is checked
+when the configuration is loaded, and a bad one fails there, with the file
+and line.
+"""
+import os
+
+import zope.configuration.fields
+import zope.interface
+import zope.schema
+from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import read_pref_mode_from_name
+from pymongo.read_preferences import make_read_preference
+from pymongo.write_concern import WriteConcern
+from zope.component.zcml import utility
+from zope.configuration.exceptions import ConfigurationError
+
+from zmongo import interfaces
+
+ENV_PREFIX = 'env:'
+TRANSACTION_MODES = {'auto': 'auto', 'on': True, 'off': False}
+READ_CONCERNS = ('local', 'available', 'majority', 'linearizable', 'snapshot')
+READ_PREFERENCES = ('primary', 'primaryPreferred', 'secondary',
+                    'secondaryPreferred', 'nearest')
+
+
+class IProviderDirective(zope.interface.Interface):
+    """Register a data manager provider for a MongoDB server."""
+
+    uri = zope.schema.TextLine(
+        title='MongoDB URI',
+        description='mongodb:// or mongodb+srv:// URI, or env:NAME to read '
+                    'it from the environment variable NAME when the '
+                    'configuration is loaded.',
+        required=True)
+
+    database = zope.schema.TextLine(
+        title='Default database',
+        description='Where objects and containers that name no database '
+                    'live.',
+        required=True)
+
+    name = zope.schema.TextLine(
+        title='Utility name', required=False, default='')
+
+    root_database = zope.schema.TextLine(
+        title='Database of the named roots',
+        description='Defaults to the default database.', required=False)
+
+    conflict_handler = zope.configuration.fields.GlobalObject(
+        title='Conflict handler factory',
+        description='Dotted name, e.g. '
+                    'zmongo.conflict.SimpleSerialConflictHandler.',
+        required=False)
+
+    transactions = zope.schema.Choice(
+        title='Server transactions',
+        description='auto: use them where the server has them.',
+        values=tuple(TRANSACTION_MODES), required=False, default='auto')
+
+    write_concern = zope.schema.TextLine(
+        title='Write concern w', description="'majority' or a number.",
+        required=False, default='majority')
+
+    journal = zope.configuration.fields.Bool(
+        title='Journaled writes', required=False, default=True)
+
+    read_concern = zope.schema.Choice(
+        title='Read concern level', values=READ_CONCERNS, required=False)
+
+    read_preference = zope.schema.Choice(
+        title='Read preference', values=READ_PREFERENCES, required=False)
+
+    transaction_timeout = zope.schema.Float(
+        title='Seconds a commit may take', min=0.0, required=False)
+
+    timeout = zope.schema.Float(
+        title='Seconds any operation may take (client timeoutMS)',
+        min=0.0, required=False)
+
+
+def resolve_uri(uri):
+    """``env:NAME`` -> the value of the environment variable ``NAME``."""
+    if not uri.startswith(ENV_PREFIX):
+        return uri
+    variable = uri[len(ENV_PREFIX):]
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigurationError(
+            'uri="%s": the environment variable %s is not set'
+            % (uri, variable))
+    return value
+
+
+def _write_concern(w, journal):
+    if w is None:
+        w = 'majority'
+    if w != 'majority':
+        try:
+            w = int(w)
+        except ValueError:
+            raise ConfigurationError(
+                'write_concern="%s": use "majority" or a number of members'
+                % w) from None
+    return WriteConcern(w=w, j=journal)
+
+
+def provider(_context, uri, database, name='', root_database=None,
+             conflict_handler=None, transactions='auto',
+             write_concern='majority', journal=True, read_concern=None,
+             read_preference=None, transaction_timeout=None, timeout=None):
+    from zmongo.provider import MongoDataManagerProvider
+    real_uri = resolve_uri(uri)
+    if not real_uri.startswith(('mongodb://', 'mongodb+srv://')):
+        raise ConfigurationError(
+            'uri must start with mongodb:// or mongodb+srv:// (or be '
+            'env:NAME); got %s' % (
+                uri if uri.startswith(ENV_PREFIX) else repr(uri[:12])))
+    options = {
+        'default_database': database,
+        'transactions': TRANSACTION_MODES[transactions],
+        'write_concern': _write_concern(write_concern, journal),
+    }
+    if root_database:
+        options['root_database'] = root_database
+    if conflict_handler is not None:
+        if not callable(conflict_handler):
+            raise ConfigurationError(
+                'conflict_handler must name a class taking the data '
+                'manager, not %r' % (conflict_handler,))
+        options['conflict_handler_factory'] = conflict_handler
+    if read_concern:
+        options['read_concern'] = ReadConcern(read_concern)
+    if read_preference:
+        options['read_preference'] = make_read_preference(
+            read_pref_mode_from_name(read_preference), None)
+    if transaction_timeout:
+        options['transaction_timeout'] = transaction_timeout
+    client_options = {}
+    if timeout:
+        client_options['timeoutMS'] = int(timeout * 1000)
+    component = MongoDataManagerProvider(
+        real_uri, client_options=client_options, **options)
+    utility(_context, provides=interfaces.IMongoDataManagerProvider,
+            component=component, name=name)
