@@ -5,6 +5,7 @@ import bson
 from pymongo import DeleteOne, InsertOne, ReplaceOne
 
 from zmongo import _names
+from zmongo import interfaces
 
 
 class Root(collections.abc.MutableMapping):
@@ -49,7 +50,14 @@ class Root(collections.abc.MutableMapping):
         doc = self._entry(key)
         if doc is None:
             raise KeyError(key)
-        return self._jar.load(doc[_names.ROOT_REF])
+        ref = doc.get(_names.ROOT_REF)
+        if not isinstance(ref, bson.DBRef) or \
+                not isinstance(ref.collection, str):
+            raise interfaces.DocumentLoadError(
+                'root entry %r (document %r of %s.%s) has no valid %r: %r'
+                % (key, doc.get(_names.ID), self._db_name, self.collection,
+                   _names.ROOT_REF, ref))
+        return self._jar.load(ref)
 
     def __setitem__(self, key, value):
         existing = self._entry(key)

@@ -25,6 +25,7 @@ import collections
 import logging
 
 import bson
+import bson.errors
 import pymongo
 import pymongo.errors
 import transaction
@@ -54,6 +55,30 @@ _TOO_LARGE = (10334, 17419, 17420)
 _TRANSACTION_TOPOLOGIES = frozenset({
     'ReplicaSetWithPrimary', 'Sharded', 'LoadBalanced'})
 _TRANSACTION_SERVERS = frozenset({'RSPrimary', 'Mongos', 'LoadBalancer'})
+
+
+def _unencodable_path(value, path=()):
+    """Where in a document a string is that BSON (UTF-8) cannot hold."""
+    if isinstance(value, str):
+        try:
+            value.encode('utf-8')
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unencodable_path(key, path + (key,)) if \
+                isinstance(key, str) else None
+            if found is None:
+                found = _unencodable_path(item, path + (key,))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _unencodable_path(item, path + (index,))
+            if found is not None:
+                return found
+    return None
 
 
 def _usable_id(oid):
@@ -246,6 +271,9 @@ class MongoDataManager:
         if not isinstance(dbref, bson.DBRef):
             raise TypeError('load() needs a bson.DBRef, not %s: %r'
                             % (type(dbref).__name__, dbref))
+        if dbref.database is None:
+            dbref = bson.DBRef(dbref.collection, dbref.id,
+                               self.default_database)
         self._join()
         return self._reader.get_ghost(dbref, klass)
 
@@ -532,8 +560,13 @@ class MongoDataManager:
                     'write conflict in %s.%s (another transaction wrote the '
                     'same documents)' % (db_name, coll_name)) from err
             raise
-        except pymongo.errors.DocumentTooLarge as err:
-            raise self._too_large(writes, err) from err
+        except (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument,
+                bson.errors.InvalidStringData, UnicodeEncodeError) as err:
+            # pymongo refused a document while encoding it, possibly after
+            # earlier batches of this bulk were sent: undo all of it.
+            if not self.uses_transactions:
+                self._record_undo(undo)
+            raise self._unencodable(writes, err) from err
         if not self.uses_transactions:
             self._record_undo([
                 (dbref, 'insert' if (kind == 'replace' and i in upserted)
@@ -585,6 +618,19 @@ class MongoDataManager:
                     self._undo[dbref] = 'nothing'
                 continue
             self._undo[dbref] = kind
+
+    def _unencodable(self, writes, err):
+        if isinstance(err, pymongo.errors.DocumentTooLarge):
+            return self._too_large(writes, err)
+        for obj, doc in [(o, d) for o, d in writes.inserts] + \
+                [(o, d) for o, _, d in writes.replaces]:
+            path = _unencodable_path(doc)
+            if path is not None:
+                return interfaces.SerializationError(
+                    'cannot store attribute %s of %r: %s' % (
+                        serialize._format_path(list(path)), obj, err))
+        return interfaces.SerializationError(
+            'a document could not be encoded as BSON: %s' % err)
 
     def _too_large(self, writes, err):
         for obj, doc in [(o, d) for o, d in writes.inserts] + \

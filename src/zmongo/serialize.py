@@ -745,6 +745,14 @@ class ObjectReader:
         if t in _READ_AS_IS:
             return state
         if t is bson.DBRef:
+            if state.database is None:
+                # MongoDB's convention: a reference without a database points
+                # into the database of the document holding it.
+                oid = getattr(obj, '_p_oid', None)
+                state = bson.DBRef(
+                    state.collection, state.id,
+                    oid.database if isinstance(oid, bson.DBRef)
+                    else self._jar.default_database)
             return self.get_ghost(state)
         for serializer in self._serializers:
             if serializer.can_read(state):
@@ -885,8 +893,12 @@ class ObjectReader:
         list_items = state.pop(_PY_LIST_ITEMS, None)
         dict_items = state.pop(_PY_DICT_ITEMS, None)
         if _PY_STATE in state:
-            self._set_state(sub_obj, self.get_object(
-                state.pop(_PY_STATE), obj, _persistent=False))
+            raw = state.pop(_PY_STATE)
+            # An attribute dict (attributes whose names needed escaping) keeps
+            # its values change-tracked like any other attribute's.
+            value = self._dict_value(raw, obj) if type(raw) is dict \
+                else self.get_object(raw, obj, _persistent=False)
+            self._set_state(sub_obj, value)
         if state:
             self._set_state(sub_obj, {
                 name: self.get_object(value, obj)
@@ -932,6 +944,8 @@ class ObjectReader:
                 state = self.get_object(state_doc[_PY_STATE], obj, False)
             else:
                 state = self._dict_value(state_doc, obj)
+            jar._remember_original(obj._p_oid, doc)
+            obj.__setstate__(state)
         except (interfaces.UnsafeDocumentError,
                 interfaces.DocumentLoadError) as err:
             raise type(err)('document %r of %s.%s: %s' % (
@@ -944,8 +958,6 @@ class ObjectReader:
                     doc.get(_names.ID), obj._p_oid.database,
                     obj._p_oid.collection, type(obj).__name__,
                     type(err).__name__, err)) from err
-        jar._remember_original(obj._p_oid, doc)
-        obj.__setstate__(state)
 
     def get_ghost(self, dbref, klass=None):
         """The object for ``dbref``: the one already loaded in this
