@@ -86,6 +86,7 @@ from zope.location.interfaces import ILocation
 from zmongo import _names
 from zmongo import interfaces
 from zmongo import serialize
+from zmongo._collection import process_spec as _process_spec
 
 __all__ = [
     'USE_CONTAINER_CACHE', 'MongoContained', 'MongoContainer',
@@ -101,6 +102,7 @@ USE_CONTAINER_CACHE = True
 
 _SENTINEL = object()
 _CACHE_ANNOTATION = 'zmongo.container.items'
+_PENDING_ANNOTATION = 'zmongo.container.pending'
 _ZODB_PREFIX = 'zodb-'
 _INDEX_PREFIX = 'zmongo_container_'
 
@@ -380,6 +382,19 @@ class _ItemCache:
         self.complete = False
 
 
+def _pending_names(jar, container, db_name, coll_name):
+    """``{name: object}`` added through ``container`` in this transaction
+    and not yet written (kept whatever ``USE_CONTAINER_CACHE`` says: lookups
+    that skip the flush answer for these from here)."""
+    annotations = getattr(jar, 'annotations', None)
+    if annotations is None:
+        return None
+    pending = annotations.setdefault(_PENDING_ANNOTATION, {})
+    # The container is kept with its dict so that its id is not reused.
+    return pending.setdefault((db_name, coll_name, id(container)),
+                              (container, {}))[1]
+
+
 def _collection_caches(jar, db_name, coll_name):
     annotations = getattr(jar, 'annotations', None)
     if annotations is None:
@@ -462,6 +477,28 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             _indexes.ensure(jar, jar._raw_collection(db_name, coll_name),
                             keys, **self._m_index_options(keys))
         return jar.get_collection(db_name, coll_name)
+
+    def _m_pending(self, jar, db_name, coll_name, key):
+        """The new item added as ``key`` in this transaction, while it is
+        still unwritten and nothing moved it (else None)."""
+        pending = _pending_names(jar, self, db_name, coll_name)
+        obj = pending.get(key) if pending else None
+        if obj is not None and getattr(jar, 'is_query_neutral',
+                                       lambda o: False)(obj):
+            return obj
+        return None
+
+    def _m_find_one_by_key(self, jar, db_name, coll_name, key, *args):
+        """One keyed query.  While the only pending changes are items
+        containers added (which they answer for themselves), it needs no
+        flush: adding K items then costs one insert at commit, not K."""
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        filter_ = self._m_key_filter(key, jar)
+        if getattr(jar, 'dirty_for_queries', True):
+            return coll.find_one(filter_, *args)
+        raw = coll.collection
+        return raw.find_one(_process_spec(raw, filter_), *args,
+                            session=jar._op_session())
 
     def _m_index_keys(self):
         """The index serving ``self[key]`` and ``key in self``."""
@@ -638,8 +675,10 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                 return obj
             if cache.complete:
                 raise KeyError(key)
-        coll = self._m_get_collection(jar, db_name, coll_name)
-        doc = coll.find_one(self._m_key_filter(key, jar))
+        obj = self._m_pending(jar, db_name, coll_name, key)
+        if obj is not None:
+            return obj
+        doc = self._m_find_one_by_key(jar, db_name, coll_name, key)
         if doc is None:
             raise KeyError(key)
         obj = self._m_load(jar, db_name, coll_name, doc)
@@ -690,9 +729,10 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                 return True
             if cache.complete:
                 return False
-        coll = self._m_get_collection(jar, db_name, coll_name)
-        return coll.find_one(self._m_key_filter(key, jar),
-                             {_names.ID: 1}) is not None
+        if self._m_pending(jar, db_name, coll_name, key) is not None:
+            return True
+        return self._m_find_one_by_key(
+            jar, db_name, coll_name, key, {_names.ID: 1}) is not None
 
     def keys(self):
         jar = self._m_jar
@@ -749,7 +789,14 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         stored = _storable(value)
         if stored._p_oid is None:
             self._m_place(stored, jar, db_name, coll_name)
-            jar.insert(stored, self._m_oid_for_new(key))
+            insert = getattr(jar, 'insert_query_neutral', jar.insert)
+            insert(stored, self._m_oid_for_new(key))
+            pending = _pending_names(jar, self, db_name, coll_name)
+            if pending is not None:
+                pending[key] = stored
+        elif hasattr(jar, 'query_relevant'):
+            # An item moving in from elsewhere: lookups must see the move.
+            jar.query_relevant(stored)
         if self._m_mapping_key is not None:
             setattr(stored, self._m_mapping_key, key)
         if self._m_parent_key is not None:
@@ -804,6 +851,9 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         cache = self._m_cache(jar, db_name, coll_name)
         if cache is not None:
             cache.entries.pop(key, None)
+        pending = _pending_names(jar, self, db_name, coll_name)
+        if pending:
+            pending.pop(key, None)
 
     def clear(self):
         """Remove every item (one query, and the removals at the next

@@ -171,6 +171,12 @@ class MongoDataManager:
         self._removed_objects = {}    # to delete, not yet written
         self._loaded_objects = {}
         self._raw_writes = collections.OrderedDict()
+        # Pending changes a query can depend on.  New objects a container
+        # inserted (and answers lookups for itself) are ``query-neutral``:
+        # while they are all that is pending, keyed lookups need no flush,
+        # so adding K items is one insert at commit, not K.
+        self._query_neutral = set()
+        self.dirty_for_queries = False
         # Documents as this transaction first saw them, and the latest
         # version known (read, or written by us).
         self._original_states = {}
@@ -355,6 +361,8 @@ class MongoDataManager:
             return
         if doc_obj._p_oid is None:
             self.insert(doc_obj)
+        if id(doc_obj) not in self._query_neutral:
+            self.dirty_for_queries = True
         self._registered_objects[id(obj)] = obj
         self._registered_objects[id(doc_obj)] = doc_obj
         self.conflict_handler.on_modified(doc_obj)
@@ -382,6 +390,8 @@ class MongoDataManager:
                              'this transaction'
                              % (obj, dbref, self._object_cache[dbref]))
         self._join()
+        if id(obj) not in self._query_neutral:
+            self.dirty_for_queries = True
         obj._p_jar = self
         obj._p_oid = dbref
         self._object_cache[dbref] = obj
@@ -394,6 +404,7 @@ class MongoDataManager:
             raise ValueError('cannot remove %r: it has no oid (it was never '
                              'stored)' % (obj,))
         self._join()
+        self.dirty_for_queries = True
         if obj._p_changed is None and self.conflict_handler.detects_conflicts:
             # The delete is filtered on the serial the object was read with.
             obj._p_activate()
@@ -415,10 +426,28 @@ class MongoDataManager:
         self.flush()
         return obj._p_oid
 
+    def insert_query_neutral(self, obj, oid=None):
+        """``insert()`` for a caller that answers lookups of ``obj`` itself
+        until it is written (a container, for its new items): the insert
+        does not make keyed queries flush first."""
+        self._query_neutral.add(id(obj))
+        return self.insert(obj, oid)
+
+    def is_query_neutral(self, obj):
+        """True while ``obj`` is a new object a container answers for."""
+        return id(obj) in self._query_neutral
+
+    def query_relevant(self, obj):
+        """``obj`` changed in a way queries must see (it moved between
+        containers, say): the next query flushes first."""
+        self._query_neutral.discard(id(obj))
+        self.dirty_for_queries = True
+
     def _queue_write(self, db_name, coll_name, op, undo_op):
         """Add a raw write (and its inverse, for standalone aborts) to the
         unit of work."""
         self._join()
+        self.dirty_for_queries = True
         self._raw_writes.setdefault((db_name, coll_name), []).append(
             (op, undo_op))
 
@@ -444,6 +473,8 @@ class MongoDataManager:
         for obj in processed:
             if obj._p_changed:
                 obj._p_changed = False
+        self._query_neutral.clear()
+        self.dirty_for_queries = bool(self._has_pending())
 
     def _plan_writes(self):
         """Serialize every pending object into per-collection writes.
