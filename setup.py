@@ -18,6 +18,15 @@ TESTS_REQUIRE = [
     'zope.traversing',
     'zope.publisher',
     'secantusdb == 0.7.0b3',
+    # Security, traversal and the Grok application of the Zope tests.
+    'zope.i18n',
+    'zope.securitypolicy',
+    'zope.principalregistry',
+    'zope.app.appsetup',
+    'zope.app.publication',
+    'zope.app.wsgi',
+    'zope.testbrowser',
+    'grok >= 6.2',
 ]
 
 ZCML_REQUIRE = [
@@ -25,6 +34,7 @@ ZCML_REQUIRE = [
     'zope.configuration',
     'zope.dublincore',
     'zope.security',
+    'zope.size',
 ]
 
 setup(
