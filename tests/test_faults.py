@@ -34,12 +34,13 @@ TIMEOUT_MS = 2000
 #: (standalone undo: one per collection), and slack for a slow machine.
 COMMIT_BOUND = 4 * TIMEOUT_MS / 1000 + 3
 
-STANDALONE_UNDO_LOST = (
-    'standalone mode undoes an aborted transaction by writing the original '
-    'documents back through the same client; when the server is '
-    'unreachable at abort those writes fail (LOG.error "could not undo all '
-    'writes"), reset() discards the undo log, and the writes flushed '
-    'before the cut stay in the database when it comes back')
+
+def replay_point(client, mongo, mode):
+    """Standalone mode cannot undo on a server it cannot reach: the undo
+    is sent again before the client's next operation.  Make one."""
+    if mode == 'standalone':
+        make_dm(client, mongo, mode).root.get('a')
+        transaction.abort()
 
 
 # -- helpers ------------------------------------------------------------------
@@ -297,11 +298,7 @@ def test_unreachable_server_reads_fail_in_time(mongo, unreachable, mode,
 
 # -- (b) connection cut mid-transaction and mid-commit -----------------------
 
-@pytest.mark.parametrize('mode', [
-    'transactions',
-    pytest.param('standalone', marks=pytest.mark.xfail(
-        strict=True, reason=STANDALONE_UNDO_LOST)),
-])
+@pytest.mark.parametrize('mode', MODES)
 def test_cut_after_flush_before_commit(mongo, proxy, proxied, mode):
     before = seed(mongo)
     dm = make_dm(proxied, mongo, mode)
@@ -317,9 +314,12 @@ def test_cut_after_flush_before_commit(mongo, proxy, proxied, mode):
     # ZODB and any other resource roll back with it.
     assert other.calls[-1] == 'tpc_abort', other.calls
     transaction.abort()
-    # Nothing of it: the commit never reached the server.
-    assert all_or_nothing(mongo, before, 1) == 'none'
+    if mode == 'transactions':
+        # Nothing of it: the commit never reached the server.
+        assert all_or_nothing(mongo, before, 1) == 'none'
     proxy.restore()
+    replay_point(proxied, mongo, mode)
+    assert all_or_nothing(mongo, before, 1) == 'none'
     next_transaction_works(mongo, proxied, mode)
 
 
@@ -372,11 +372,7 @@ def test_orphaned_server_transaction_makes_a_conflict_not_a_hang(
     next_transaction_works(mongo, proxied, 'transactions')
 
 
-@pytest.mark.parametrize('mode', [
-    'transactions',
-    pytest.param('standalone', marks=pytest.mark.xfail(
-        strict=True, reason=STANDALONE_UNDO_LOST)),
-])
+@pytest.mark.parametrize('mode', MODES)
 def test_cut_during_the_commit_between_two_bulk_writes(
         mongo, proxy, proxied, cut_on, mode):
     """tpc_vote writes two collections (one bulk write each); the
@@ -396,6 +392,7 @@ def test_cut_during_the_commit_between_two_bulk_writes(
     assert other.calls[-1] == 'tpc_abort', other.calls
     transaction.abort()
     proxy.restore()
+    replay_point(proxied, mongo, mode)
     assert all_or_nothing(mongo, before, 1) == 'none'
     next_transaction_works(mongo, proxied, mode)
 
@@ -543,11 +540,7 @@ def test_server_restarted_under_a_running_client(tmp_path, mode):
         server.stop()
 
 
-@pytest.mark.parametrize('mode', [
-    'transactions',
-    pytest.param('standalone', marks=pytest.mark.xfail(
-        strict=True, reason=STANDALONE_UNDO_LOST)),
-])
+@pytest.mark.parametrize('mode', MODES)
 def test_server_stopped_mid_transaction(tmp_path, mode):
     """The server stops after a flush and before the commit, and comes
     back: the transaction aborted, and none of it is in the database."""
@@ -575,6 +568,9 @@ def test_server_stopped_mid_transaction(tmp_path, mode):
                      transaction.commit)
         transaction.abort()
         server = testing.EmbeddedServer(data_dir=data_dir, port=port).start()
+        if mode == 'standalone':
+            dm().root.get('a')      # the client's next operation: replays
+            transaction.abort()
         assert {d['name']: d['value'] for d in
                 client[db_name]['items'].find()} == {'a': 1, 'b': 1}
         after = dm()
@@ -727,3 +723,27 @@ def test_concurrent_inserts_of_one_key(mongo, unique_names, mode):
         tm2.commit()
     tm2.abort()
     assert items(mongo.db) == {'a': 0, 'b': 0, 'x': 1}
+
+
+def test_unreached_undo_belongs_to_its_client_only(mongo, proxy, proxied):
+    """Clients with the same settings are still different clients: the
+    undo another one could not send is not taken over (or lost) by it."""
+    from zmongo import datamanager as dmmodule
+    twin = testing.make_client(proxy.uri, timeoutMS=TIMEOUT_MS,
+                               serverSelectionTimeoutMS=TIMEOUT_MS)
+    try:
+        assert twin == proxied          # pymongo: equal settings
+        before = seed(mongo)
+        dm = make_dm(proxied, mongo, 'standalone')
+        change_everything(dm, 1)
+        dm.flush()
+        proxy.cut()
+        transaction.abort()
+        assert id(proxied) in dmmodule._UNREACHED_UNDO
+        assert id(twin) not in dmmodule._UNREACHED_UNDO
+        proxy.restore()
+        replay_point(proxied, mongo, 'standalone')
+        assert all_or_nothing(mongo, before, 1) == 'none'
+        assert id(proxied) not in dmmodule._UNREACHED_UNDO
+    finally:
+        twin.close()

@@ -23,6 +23,8 @@ ZODB and the rest), and ``tpc_finish`` only forgets state.
 """
 import collections
 import logging
+import threading
+import weakref
 
 import bson
 import bson.errors
@@ -48,6 +50,31 @@ from zmongo._root import Root
 __all__ = ['MongoDataManager', 'Root', 'CollectionWrapper']
 
 LOG = logging.getLogger(__name__)
+
+#: Standalone mode: undo writes of aborted transactions that could not reach
+#: the server, per client.  They are replayed before that client's next
+#: operation through any data manager, so once the server is back the
+#: database holds none of the aborted transaction.  (A process that dies
+#: first takes them along: that is what server-transaction mode is for.)
+#: Keyed by the client's identity (pymongo clients compare equal by their
+#: settings, so a WeakKeyDictionary would mix two clients up); an entry is
+#: dropped when its client is collected.
+_UNREACHED_UNDO = {}
+_UNREACHED_UNDO_LOCK = threading.Lock()
+
+
+def _keep_unreached_undo(client, entry):
+    with _UNREACHED_UNDO_LOCK:
+        key = id(client)
+        if key not in _UNREACHED_UNDO:
+            _UNREACHED_UNDO[key] = []
+            weakref.finalize(client, _UNREACHED_UNDO.pop, key, None)
+        _UNREACHED_UNDO[key].append(entry)
+
+
+def _take_unreached_undo(client):
+    with _UNREACHED_UNDO_LOCK:
+        return _UNREACHED_UNDO.pop(id(client), None)
 
 _WRITE_CONFLICT = 112
 _DUPLICATE_KEY = (11000, 11001)
@@ -220,6 +247,8 @@ class MongoDataManager:
     def _op_session(self):
         """The session every operation of this data manager runs in; opens
         the server transaction on first use."""
+        if _UNREACHED_UNDO:
+            self._replay_unreached_undo()
         self._join()
         if self._session is None:
             self._session = self._conn.start_session(causal_consistency=True)
@@ -776,9 +805,28 @@ class MongoDataManager:
                 self._raw_collection(db_name, coll_name).bulk_write(
                     ops, ordered=False)
             except pymongo.errors.PyMongoError:
-                LOG.error('could not undo all writes to %s.%s; the database '
-                          'may hold part of an aborted transaction',
-                          db_name, coll_name, exc_info=True)
+                # Every undo write is idempotent, so all of them can simply
+                # be sent again once the server answers.
+                LOG.error('could not undo the writes of an aborted '
+                          'transaction to %s.%s; they are sent again before '
+                          'this client\'s next operation', db_name,
+                          coll_name, exc_info=True)
+                _keep_unreached_undo(self._conn, (db_name, coll_name, ops))
+
+    def _replay_unreached_undo(self):
+        pending = _take_unreached_undo(self._conn)
+        while pending:
+            db_name, coll_name, ops = pending[0]
+            try:
+                self._raw_collection(db_name, coll_name).bulk_write(
+                    ops, ordered=False)
+            except pymongo.errors.PyMongoError:
+                for entry in pending:
+                    _keep_unreached_undo(self._conn, entry)
+                raise
+            pending.pop(0)
+            LOG.info('undid the writes of an aborted transaction to %s.%s '
+                     'now that the server answers', db_name, coll_name)
 
     def _undo_raw(self, raw_ops, by_coll):
         for (db_name, coll_name), ops in by_coll.items():
