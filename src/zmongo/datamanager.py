@@ -644,14 +644,15 @@ class MongoDataManager:
         if error is not None:
             index = applied
             first = error.details['writeErrors'][0]
-            if index >= first_replace and first.get('code') in _DUPLICATE_KEY \
-                    and set(first.get('keyPattern') or {}) == {_names.ID}:
-                obj, _, doc = writes.replaces[index - first_replace]
-                cur = self._current_docs(db_name, coll_name, [obj._p_oid.id],
-                                         session).get(obj._p_oid.id)
-                conflicts.append((obj, cur, doc))
-            else:
+            conflict = None
+            if index >= first_replace and handler.detects_conflicts and \
+                    first.get('code') in _DUPLICATE_KEY:
+                conflict = self._stale_serial(
+                    db_name, coll_name, writes.replaces[index - first_replace],
+                    session)
+            if conflict is None:
                 raise self._bulk_error(db_name, coll_name, ops, error, writes)
+            conflicts.append(conflict)
         self._after_write(writes, applied - first_replace, conflicts)
         if handler.detects_conflicts and writes.deletes and \
                 deleted < len(writes.deletes):
@@ -666,6 +667,20 @@ class MongoDataManager:
         unapplied = [obj for obj, _, _ in
                      writes.replaces[max(applied - first_replace + 1, 0):]]
         self._settle_conflicts(conflicts, unapplied)
+
+    def _stale_serial(self, db_name, coll_name, replace, session):
+        """A replacing write failed on a unique index: a conflict if the
+        document moved on from the serial it was read with (the upsert
+        then collided with it -- on ``_id`` or on whichever unique index
+        the server checked first), else None (a real duplicate key)."""
+        obj, _, doc = replace
+        cur = self._current_docs(db_name, coll_name, [obj._p_oid.id],
+                                 session).get(obj._p_oid.id)
+        field = self.conflict_handler.field_name
+        expected = self.conflict_handler.serial_of(obj)
+        if cur is not None and (cur.get(field) or 0) != expected:
+            return obj, cur, doc
+        return None
 
     def _record_undo(self, applied):
         for dbref, kind in applied:
