@@ -27,6 +27,21 @@ TESTS_REQUIRE = [
     'zope.app.wsgi',
     'zope.testbrowser',
     'grok >= 6.2',
+    # The demo site's tests: in-process and end to end in Chromium.
+    'waitress',
+    'platformdirs',
+    'playwright',
+]
+
+# The demo site (zmongo-demo): Grok pages, ZODB, the embedded server.
+DEMO_REQUIRE = [
+    'grok >= 6.2',
+    'ZODB',
+    'zope.app.wsgi',
+    'zope.app.publication',
+    'waitress',
+    'platformdirs',
+    'secantusdb == 0.7.0b3',
 ]
 
 ZCML_REQUIRE = [
@@ -59,8 +74,11 @@ setup(
     package_dir={'': 'src'},
     packages=find_packages('src'),
     include_package_data=True,
-    package_data={'zmongo': ['*.zcml']},
+    package_data={'zmongo': ['*.zcml'], 'zmongo.demo': ['*.zcml']},
     zip_safe=False,
+    entry_points={
+        'console_scripts': ['zmongo-demo = zmongo.demo.main:main'],
+    },
     install_requires=[
         'pymongo >= 4.6, < 5',
         'persistent >= 4.9',
@@ -76,6 +94,8 @@ setup(
     extras_require={
         'test': TESTS_REQUIRE + ZCML_REQUIRE,
         'zcml': ZCML_REQUIRE,
+        # zmongo-demo: the demo site (see README.rst).
+        'demo': DEMO_REQUIRE + ZCML_REQUIRE,
         # The embedded MongoDB wire-protocol server is GPL-2.0-only: it is
         # only ever used by tests and the demo, never by the library.
         'embedded': ['secantusdb == 0.7.0b3'],

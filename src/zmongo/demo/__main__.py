@@ -1,0 +1,5 @@
+import sys
+
+from zmongo.demo.main import main
+
+sys.exit(main())

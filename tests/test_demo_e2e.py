@@ -1,0 +1,247 @@
+"""The demo site end to end: ``python -m zmongo.demo`` as a process, driven
+by headless Chromium (Debian's ``chromium``, through Playwright; no browser
+download).  Saves ``docs/_static/demo-contents.png`` for the README.
+"""
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from zmongo.demo import main
+
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
+                 '--disable-background-networking', '--no-first-run',
+                 '--disable-component-update', '--disable-sync']
+SCREENSHOT = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'docs', '_static', 'demo-contents.png')
+START_TIMEOUT = 60
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class Demo:
+    """``python -m zmongo.demo`` in a process of its own."""
+
+    def __init__(self, *args):
+        self.process = subprocess.Popen(
+            [sys.executable, '-m', 'zmongo.demo', *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self.errors = []
+        self.started = threading.Event()
+        threading.Thread(target=self._read, args=(self.process.stdout,
+                                                  self.lines),
+                         daemon=True).start()
+        threading.Thread(target=self._read, args=(self.process.stderr,
+                                                  self.errors),
+                         daemon=True).start()
+
+    def _read(self, stream, lines):
+        for line in stream:
+            lines.append(line)
+            if 'http://' in line:
+                self.started.set()
+
+    def url(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.started.wait(0.1):
+                line = [x for x in self.lines if 'http://' in x][0]
+                return line.split()[2]
+            if self.process.poll() is not None:
+                break
+        self.stop()
+        pytest.fail('zmongo.demo did not start: %s' % ''.join(self.errors))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:   # pragma: no cover
+            self.process.kill()
+            raise
+
+
+def go(page, selector):
+    """Click and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
+def wait(process, timeout=30):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium: Debian's, never a downloaded one.  Missing, the
+    test fails (it is not skipped)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail('%s is missing: install Debian\'s chromium '
+                    '(apt-get install chromium) to run the end-to-end test'
+                    % CHROMIUM, pytrace=False)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_the_demo_in_a_browser(tmp_path):
+    with chromium() as browser:
+        drive_the_demo(tmp_path, browser)
+
+
+def drive_the_demo(tmp_path, browser):
+    data = str(tmp_path / 'data')
+    port = free_port()
+    demo = Demo('--data', data, '--port', str(port))
+    try:
+        url = demo.url()
+        assert url == 'http://127.0.0.1:%d/' % port
+        page = browser.new_page(viewport={'width': 900, 'height': 560})
+        page.goto(url)
+        assert page.locator('h1').inner_text() == 'Welcome'
+        go(page, 'a:text-is("People")')
+        assert page.url == url + 'people'
+
+        # Add people: the form, then the listing.
+        for name, title, age in [('ada', 'Ada Lovelace', '36'),
+                                 ('grace', 'Grace Hopper', '85'),
+                                 ('alan', 'Alan Turing', '41')]:
+            go(page, 'a:text-is("Add person")')
+            page.fill('#name', name)
+            page.fill('#title', title)
+            page.fill('#age', age)
+            go(page, 'button[name=add]')
+            assert page.url == url + 'people'
+        # A bad name is refused on the form.
+        go(page, 'a:text-is("Add person")')
+        page.fill('#name', 'a/b')
+        page.fill('#title', 'Slash')
+        go(page, 'button[name=add]')
+        assert page.locator('#error').inner_text() == \
+            'A name cannot contain "/".'
+        go(page, 'button[name=cancel]')
+        assert page.locator('#count').inner_text() == '3 items'
+        assert page.locator('#items a').all_inner_texts() == [
+            'Ada Lovelace', 'Alan Turing', 'Grace Hopper']
+        os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+        page.screenshot(path=SCREENSHOT)
+
+        # Open its URL, edit it.
+        go(page, 'a:text-is("Ada Lovelace")')
+        assert page.url == url + 'people/ada'
+        page.goto(url + 'people/ada')
+        assert page.locator('h1').inner_text() == 'Ada Lovelace'
+        assert page.locator('#created').inner_text().endswith('UTC')
+        go(page, 'a:text-is("Edit")')
+        page.fill('#title', 'Countess of Lovelace')
+        go(page, 'button[name=save]')
+        assert page.url == url + 'people/ada'
+        assert page.locator('h1').inner_text() == 'Countess of Lovelace'
+
+        # Delete it, after the confirmation page.
+        go(page, '.actions a:text-is("Delete")')
+        assert page.url == url + 'people/ada/delete'
+        go(page, 'button[name=delete]')
+        assert page.url == url + 'people'
+        assert page.locator('#items a').all_inner_texts() == [
+            'Alan Turing', 'Grace Hopper']
+        response = page.goto(url + 'people/ada')
+        assert response.status == 404
+
+        # A second demo cannot take the port: one line, exit status 1.
+        code, out, err = wait(subprocess.Popen(
+            [sys.executable, '-m', 'zmongo.demo', '--data',
+             str(tmp_path / 'other'), '--port', str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        assert code == 1
+        assert err.strip().splitlines() == [
+            'zmongo-demo: error: cannot listen on 127.0.0.1:%d: '
+            'Address already in use' % port]
+
+        # Nor its data directory.
+        code, out, err = wait(subprocess.Popen(
+            [sys.executable, '-m', 'zmongo.demo', '--data', data,
+             '--port', str(free_port())],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        assert code == 1
+        assert err.strip().splitlines() == [
+            'zmongo-demo: error: %s is in use by another process (another '
+            'zmongo-demo?)' % os.path.join(data, 'mongo')]
+    finally:
+        assert demo.stop() == 0
+    assert demo.lines[-1] == 'zmongo demo: stopped\n'
+    # The embedded server let go of its files.
+    main.check_unused(os.path.join(data, 'mongo'))
+
+    # The data survive a restart.
+    demo = Demo('--data', data, '--port', str(port))
+    try:
+        url = demo.url()
+        page = browser.new_page()
+        page.goto(url + 'people')
+        assert page.locator('#items a').all_inner_texts() == [
+            'Alan Turing', 'Grace Hopper']
+    finally:
+        assert demo.stop() == 0
+
+
+def test_an_unreachable_uri_fails_in_bounded_time(tmp_path):
+    started = time.monotonic()
+    code, out, err = wait(subprocess.Popen(
+        [sys.executable, '-m', 'zmongo.demo', '--data', str(tmp_path),
+         '--port', str(free_port()), '--uri', 'mongodb://127.0.0.1:%d'
+         % free_port(), '--timeout', '1'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith('zmongo-demo: error: cannot reach MongoDB at '
+                           'mongodb://127.0.0.1:')
+    assert time.monotonic() - started < 20
+
+
+def test_the_demo_on_a_given_server(tmp_path):
+    """``--uri``: the content goes to that server, no embedded one runs."""
+    import urllib.parse
+    import urllib.request
+
+    from zmongo import testing
+    uri = testing.get_test_uri()
+    client = testing.make_client(uri)
+    client.drop_database(main.DATABASE)
+    demo = Demo('--data', str(tmp_path), '--port', str(free_port()),
+                '--uri', uri)
+    try:
+        url = demo.url()
+        assert 'MongoDB at %s' % uri in demo.lines[0]
+        body = urllib.parse.urlencode(
+            {'name': 'ada', 'title': 'Ada', 'age': '36'}).encode()
+        with urllib.request.urlopen(url + 'people/add', body) as response:
+            assert response.url == url + 'people'
+            assert 'href="%speople/ada"' % url in response.read().decode()
+        [doc] = client[main.DATABASE].people.find()
+        assert (doc['key'], doc['title'], doc['age']) == ('ada', 'Ada', 36)
+        assert not os.path.exists(tmp_path / 'mongo')
+        assert os.path.exists(tmp_path / 'Data.fs')
+    finally:
+        assert demo.stop() == 0
+        client.drop_database(main.DATABASE)
+        client.close()
