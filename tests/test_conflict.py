@@ -27,6 +27,15 @@ def two_writers(request, mongo):
     return make
 
 
+def standalone_writers(mongo, handler):
+    """Two standalone-mode data managers with transaction managers of their
+    own: ``((tm1, tm2), (dm1, dm2))``."""
+    tms = transaction.TransactionManager(), transaction.TransactionManager()
+    return tms, tuple(mongo.make_datamanager(
+        transactions=False, transaction_manager=tm,
+        conflict_handler_factory=handler) for tm in tms)
+
+
 def counters(mongo, collection='counters'):
     return [doc['value'] for doc in mongo.db[collection].find()]
 
@@ -85,11 +94,7 @@ def test_two_writers_one_wins(two_writers, mongo):
 
 
 def test_conflict_names_the_object_in_standalone_mode(mongo):
-    tms = transaction.TransactionManager(), transaction.TransactionManager()
-    dm1, dm2 = [mongo.make_datamanager(
-        transactions=False, transaction_manager=tm,
-        conflict_handler_factory=conflict.SimpleSerialConflictHandler)
-        for tm in tms]
+    tms, (dm1, dm2) = standalone_writers(mongo, conflict.SimpleSerialConflictHandler)
     dm1.root['c'] = models.Counter()
     tms[0].commit()
     c1, c2 = dm1.root['c'], dm2.root['c']
@@ -176,10 +181,7 @@ def test_delete_of_a_changed_document_is_a_conflict(two_writers, mongo):
 
 
 def test_no_check_handler_lets_last_writer_win(mongo):
-    tms = transaction.TransactionManager(), transaction.TransactionManager()
-    dm1, dm2 = [mongo.make_datamanager(transactions=False,
-                                       transaction_manager=tm)
-                for tm in tms]
+    tms, (dm1, dm2) = standalone_writers(mongo, conflict.NoCheckConflictHandler)
     dm1.root['c'] = models.Counter()
     tms[0].commit()
     c1, c2 = dm1.root['c'], dm2.root['c']
@@ -191,11 +193,7 @@ def test_no_check_handler_lets_last_writer_win(mongo):
 
 
 def test_resolving_handler_merges_in_standalone_mode(mongo):
-    tms = transaction.TransactionManager(), transaction.TransactionManager()
-    dm1, dm2 = [mongo.make_datamanager(
-        transactions=False, transaction_manager=tm,
-        conflict_handler_factory=conflict.ResolvingSerialConflictHandler)
-        for tm in tms]
+    tms, (dm1, dm2) = standalone_writers(mongo, conflict.ResolvingSerialConflictHandler)
     dm1.root['m'] = models.MergingCounter()
     tms[0].commit()
     m1, m2 = dm1.root['m'], dm2.root['m']
@@ -208,11 +206,7 @@ def test_resolving_handler_merges_in_standalone_mode(mongo):
 
 
 def test_resolving_handler_without_resolver_conflicts(mongo):
-    tms = transaction.TransactionManager(), transaction.TransactionManager()
-    dm1, dm2 = [mongo.make_datamanager(
-        transactions=False, transaction_manager=tm,
-        conflict_handler_factory=conflict.ResolvingSerialConflictHandler)
-        for tm in tms]
+    tms, (dm1, dm2) = standalone_writers(mongo, conflict.ResolvingSerialConflictHandler)
     dm1.root['c'] = models.Counter()
     tms[0].commit()
     c1, c2 = dm1.root['c'], dm2.root['c']
@@ -262,11 +256,7 @@ def test_p64_u64():
 def test_a_query_does_not_refresh_an_object_already_loaded(mongo):
     """Finding an object again must not move its serial forward: the
     conflict check compares with the document it was really built from."""
-    tms = transaction.TransactionManager(), transaction.TransactionManager()
-    dm1, dm2 = [mongo.make_datamanager(
-        transactions=False, transaction_manager=tm,
-        conflict_handler_factory=conflict.SimpleSerialConflictHandler)
-        for tm in tms]
+    tms, (dm1, dm2) = standalone_writers(mongo, conflict.SimpleSerialConflictHandler)
     dm1.root['c'] = models.Counter()
     tms[0].commit()
     mine = dm2.root['c']
