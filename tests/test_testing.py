@@ -64,3 +64,58 @@ def test_fixture_drops_its_database():
         assert name not in client.list_database_names()
     finally:
         client.close()
+
+
+def _embedded_in_matcher():
+    """The patched and the original ``$in`` matcher of the embedded server
+    (the module is patched whether or not this process serves)."""
+    testing.apply_embedded_server_fixes()
+    import secantus.query
+    patched = secantus.query._op_matches
+    return patched, patched._zmongo_original
+
+
+IN_VALUES = [
+    ['a'], ['b'], [['a', 'z']], [['z']], [[['a']]], [None], [1], [True],
+    [{'a': 1}], [bson.Code('a')], [bson.Regex('a')], [b'a'], [],
+    ['A'], ['a', 'b'],
+]
+IN_ARGS = [['a'], ['a', 'b'], [], ['A'], ['']]
+
+
+@pytest.mark.parametrize('arg', IN_ARGS)
+def test_string_in_fix_matches_what_the_original_matches(arg):
+    patched, original = _embedded_in_matcher()
+    import secantus.query
+    values_cases = IN_VALUES + [[secantus.query.MISSING]]
+    for values in values_cases:
+        for descend in (True, False):
+            assert patched(values, '$in', arg, descend=descend) == \
+                original(values, '$in', arg, descend=descend), \
+                (values, arg, descend)
+
+
+def test_string_in_fix_leaves_other_lists_and_collations_alone():
+    patched, original = _embedded_in_matcher()
+    # Not all strings: the original decides (numbers match numerically).
+    assert patched([1.0], '$in', [1, 'a']) is True
+    assert patched([True], '$in', [1, 'a']) is False
+    with pytest.raises(Exception, match='needs an array'):
+        patched(['a'], '$in', 'a')
+
+
+def test_in_query_over_the_container_index_is_answered(mongo):
+    coll = mongo.db.items
+    ref = bson.DBRef('c', 1, mongo.db_name)
+    coll.insert_many([{'parent': ref, 'key': 'k%d' % i, 'tags': ['t%d' % i]}
+                      for i in range(50)])
+    coll.create_index([('parent', 1), ('key', 1)], unique=True,
+                      partialFilterExpression={'key': {'$gte': ''}})
+    keys = ['k3', 'k7', 'nope']
+    found = coll.find({'$and': [{'parent': ref, 'key': {'$gte': ''}},
+                                {'key': {'$in': keys}}]})
+    assert sorted(d['key'] for d in found) == ['k3', 'k7']
+    assert [d['key'] for d in coll.find({'tags': {'$in': ['t9']}})] == ['k9']
+    found = coll.find({'key': {'$in': ['K3']}}).collation(
+        {'locale': 'en', 'strength': 2})
+    assert [d['key'] for d in found] == ['k3']

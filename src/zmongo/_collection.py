@@ -8,6 +8,7 @@ sees what the transaction changed; query filters pass through the optional
 import bson
 
 from zmongo import _names
+from zmongo import _oid
 from zmongo import interfaces
 
 #: Methods that read or write documents: flushed first, run in the session.
@@ -69,7 +70,7 @@ class CollectionWrapper:
         self.__dict__['_datamanager'] = datamanager
 
     def _dbref(self, doc):
-        return bson.DBRef(self.collection.name, doc[_names.ID],
+        return _oid.oid(self.collection.name, doc[_names.ID],
                           self.collection.database.name)
 
     def find_objects(self, *args, **kwargs):

@@ -84,6 +84,7 @@ from zope.location.interfaces import IContained
 from zope.location.interfaces import ILocation
 
 from zmongo import _names
+from zmongo import _oid
 from zmongo import interfaces
 from zmongo import serialize
 from zmongo._collection import process_spec as _process_spec
@@ -655,7 +656,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def _m_load(self, jar, db_name, coll_name, doc):
         """The object of ``doc`` (a whole document just read): no query."""
-        dbref = bson.DBRef(coll_name, doc[_names.ID], db_name)
+        dbref = _oid.oid(coll_name, doc[_names.ID], db_name)
         obj = jar._cache.get(dbref)
         if obj is None or obj._p_changed is None:
             # New, or a ghost: its state is this document.  An object already

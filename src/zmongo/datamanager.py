@@ -22,6 +22,7 @@ manager sorts after every other resource (so a failure here still rolls back
 ZODB and the rest), and ``tpc_finish`` only forgets state.
 """
 import collections
+import hashlib
 import logging
 import threading
 import weakref
@@ -38,6 +39,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from zmongo import _names
+from zmongo import _oid
 from zmongo import conflict
 from zmongo import interfaces
 from zmongo import serialize
@@ -208,6 +210,10 @@ class MongoDataManager:
         # version known (read, or written by us).
         self._original_states = {}
         self._latest_states = {}
+        # Server-transaction mode keeps, instead of the documents it read,
+        # a digest of each: enough to tell an object marked changed from
+        # one that really is.
+        self._loaded_digests = {}
         # Standalone mode: how to undo each document we wrote, in order.
         self._undo = collections.OrderedDict()
         self.annotations = {}
@@ -307,8 +313,8 @@ class MongoDataManager:
             raise TypeError('load() needs a bson.DBRef, not %s: %r'
                             % (type(dbref).__name__, dbref))
         if dbref.database is None:
-            dbref = bson.DBRef(dbref.collection, dbref.id,
-                               self.default_database)
+            dbref = _oid.oid(dbref.collection, dbref.id,
+                             self.default_database)
         self._join()
         return self._reader.get_ghost(dbref, klass)
 
@@ -322,11 +328,14 @@ class MongoDataManager:
         obj = self._object_cache.get(dbref)
         if obj is not None and obj._p_changed is not None:
             return obj
-        self._latest_states[dbref] = doc
         if obj is None:
             self._join()
-            obj = self._reader.get_ghost(
+            obj = self._reader.new_ghost(
                 dbref, self._reader.resolve(dbref, doc))
+        # Loaded now, from the document in hand: a ghost would have to keep
+        # the document alive until first touched.
+        self._latest_states[obj._p_oid] = doc
+        obj._p_activate()
         return obj
 
     def _load_document(self, dbref):
@@ -343,8 +352,32 @@ class MongoDataManager:
         return doc
 
     def _remember_original(self, dbref, doc):
+        if self.uses_transactions:
+            # The server undoes an abort and the serial is kept on the
+            # object: holding every document read, beside the object built
+            # from it, would double the memory a load takes (and the time:
+            # the garbage collector walks them all).  A digest is kept to
+            # tell unchanged objects from changed ones.
+            self._latest_states.pop(dbref, None)
+            self._loaded_digests[dbref] = self._state_digest(doc)
+            return
         self._original_states.setdefault(dbref, doc)
         self._latest_states.setdefault(dbref, doc)
+
+    def _state_digest(self, doc):
+        """A digest of what ``doc`` stores, its ``_id`` and serial aside."""
+        skip = (_names.ID, self.conflict_handler.field_name)
+        data = bson.encode({k: v for k, v in doc.items() if k not in skip})
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def _unchanged(self, obj, doc):
+        """True if ``doc``, the state of ``obj`` to write, is what was
+        read: such a write is left out."""
+        orig = self._latest_states.get(obj._p_oid)
+        if orig is not None:
+            return self.conflict_handler.is_same(obj, orig, doc)
+        digest = self._loaded_digests.get(obj._p_oid)
+        return digest is not None and digest == self._state_digest(doc)
 
     def setstate(self, obj, doc=None):
         self._join()
@@ -412,8 +445,8 @@ class MongoDataManager:
                 '%r cannot be the _id of %r: use a str, int, ObjectId or '
                 'another hashable, non-array BSON value' % (oid, obj))
         db_name, coll_name = self._writer.get_collection_name(obj)
-        dbref = bson.DBRef(coll_name,
-                           bson.ObjectId() if oid is None else oid, db_name)
+        dbref = _oid.oid(coll_name,
+                         bson.ObjectId() if oid is None else oid, db_name)
         if self._object_cache.get(dbref) not in (None, obj):
             raise ValueError('cannot insert %r: %r is already used by %r in '
                              'this transaction'
@@ -545,10 +578,9 @@ class MongoDataManager:
                 if id(obj) in self._inserted_objects:
                     writes.inserts.append((obj, doc))
                     continue
-                orig = self._latest_states.get(obj._p_oid)
-                if orig is not None and \
-                        self.conflict_handler.is_same(obj, orig, doc):
+                if self._unchanged(obj, doc):
                     continue
+                orig = self._latest_states.get(obj._p_oid)
                 writes.replaces.append((
                     obj, self.conflict_handler.write_filter(obj, orig), doc))
         self._inserted_objects = {}
@@ -565,7 +597,7 @@ class MongoDataManager:
         for (db_name, coll_name), writes in plan.items():
             missing = [obj._p_oid.id for obj, _ in writes.deletes] + \
                       [obj._p_oid.id for obj, _, _ in writes.replaces]
-            missing = [i for i in missing if bson.DBRef(
+            missing = [i for i in missing if _oid.oid(
                 coll_name, i, db_name) not in self._original_states]
             if not missing:
                 continue
@@ -573,7 +605,7 @@ class MongoDataManager:
             for doc in coll.find({_names.ID: {'$in': missing}},
                                  session=session):
                 self._remember_original(
-                    bson.DBRef(coll_name, doc[_names.ID], db_name), doc)
+                    _oid.oid(coll_name, doc[_names.ID], db_name), doc)
 
     def _execute(self, db_name, coll_name, writes, session):
         """One ordered ``bulk_write`` for the collection.

@@ -4,6 +4,7 @@ import collections.abc
 import bson
 
 from zmongo import _names
+from zmongo import _oid
 
 
 class MongoCollectionMapping(collections.abc.MutableMapping):
@@ -24,6 +25,9 @@ class MongoCollectionMapping(collections.abc.MutableMapping):
         self._m_jar = jar
 
     def __mongo_filter__(self):
+        """The query selecting this mapping's documents (a new dict each
+        call: the key condition is added to it).  Override it when several
+        mappings share a collection."""
         return {}
 
     @property
@@ -31,6 +35,8 @@ class MongoCollectionMapping(collections.abc.MutableMapping):
         return self.__mongo_database__ or self._m_jar.default_database
 
     def get_mongo_collection(self):
+        """The wrapped collection: queries through it see the
+        transaction's pending changes."""
         return self._m_jar.get_collection(self._m_database,
                                           self.__mongo_collection__)
 
@@ -47,8 +53,8 @@ class MongoCollectionMapping(collections.abc.MutableMapping):
         doc = self.get_mongo_collection().find_one(self._filter(key))
         if doc is None:
             raise KeyError(key)
-        dbref = bson.DBRef(self.__mongo_collection__, doc[_names.ID],
-                           self._m_database)
+        dbref = _oid.oid(self.__mongo_collection__, doc[_names.ID],
+                         self._m_database)
         return self._m_jar._load_from_document(dbref, doc)
 
     def __setitem__(self, key, value):

@@ -98,6 +98,7 @@ import zope.interface
 
 from zmongo import _dotted
 from zmongo import _names
+from zmongo import _oid
 from zmongo import _safety
 from zmongo import interfaces
 from zmongo._dotted import get_dotted_name  # noqa: F401  (public name)
@@ -133,8 +134,9 @@ _EPOCH = datetime.datetime(1970, 1, 1)
 # Exact types stored as themselves (int and datetime are checked apart).
 _NATIVE = frozenset({
     bool, float, str, bytes, type(None),
-    bson.ObjectId, bson.DBRef, bson.Int64, bson.Decimal128, bson.Regex,
-    bson.Timestamp, bson.MinKey, bson.MaxKey, bson.Code, bson.Binary,
+    bson.ObjectId, bson.DBRef, _oid.HashedDBRef, bson.Int64, bson.Decimal128,
+    bson.Regex, bson.Timestamp, bson.MinKey, bson.MaxKey, bson.Code,
+    bson.Binary,
 })
 # Reading: exact types that are already their own value.
 _READ_AS_IS = frozenset({
@@ -620,6 +622,9 @@ class ObjectReader:
         # name is looked up once, and a class installed later is found by
         # the next data manager.
         self._collection_classes = {}
+        # Persistent classes by the path documents name them with: checked
+        # once per reader, not once per document loaded.
+        self._persistent_classes = {}
 
     @property
     def _serializers(self):
@@ -730,11 +735,17 @@ class ObjectReader:
         return klass
 
     def _persistent_class(self, path):
+        try:
+            return self._persistent_classes[path]
+        except (KeyError, TypeError):
+            pass
         klass = self._resolve_class(path, 'persistent class')
         if not issubclass(klass, persistent.Persistent):
             raise interfaces.UnsafeDocumentError(
                 'persistent class %r is not a persistent.Persistent subclass'
                 % path)
+        if isinstance(path, str):
+            self._persistent_classes[path] = klass
         return klass
 
     # -- values -------------------------------------------------------------
@@ -749,7 +760,7 @@ class ObjectReader:
                 # MongoDB's convention: a reference without a database points
                 # into the database of the document holding it.
                 oid = getattr(obj, '_p_oid', None)
-                state = bson.DBRef(
+                state = _oid.oid(
                     state.collection, state.id,
                     oid.database if isinstance(oid, bson.DBRef)
                     else self._jar.default_database)
@@ -788,7 +799,11 @@ class ObjectReader:
                 data[self._key(pair[0], obj)] = \
                     self.get_object(pair[1], obj, _persistent)
             return data
-        return {name: self.get_object(value, obj, _persistent)
+        # Most values are their own Python value: no call for those.
+        as_is = _READ_AS_IS
+        get_object = self.get_object
+        return {name: value if type(value) in as_is
+                else get_object(value, obj, _persistent)
                 for name, value in state.items()}
 
     def _key(self, state, obj):
@@ -968,9 +983,14 @@ class ObjectReader:
             return obj
         if klass is None:
             klass = self.resolve(dbref)
+        return self.new_ghost(dbref, klass)
+
+    def new_ghost(self, dbref, klass):
+        """A new ghost of ``klass`` for ``dbref``, in the identity map."""
+        dbref = _oid.as_oid(dbref)
         obj = klass.__new__(klass)
         obj._p_jar = self._jar
         obj._p_oid = dbref
         del obj._p_changed
-        cache[dbref] = obj
+        self._jar._object_cache[dbref] = obj
         return obj
