@@ -113,6 +113,18 @@ def test_missing_environment_variable_fails_with_file_and_line(monkeypatch):
      'transaction_timeout'),
     ('uri="mongodb://h/" database="s" journal="perhaps"', 'journal'),
     ('uri="mongodb://h/"', 'database'),
+    ('uri="mongodb://h/" database=""', 'database must be'),
+    ('uri="mongodb://h/" database="a b"', 'database must be'),
+    ('uri="mongodb://h/" database="a/b"', 'database must be'),
+    ('uri="mongodb://h/" database="a.b"', 'database must be'),
+    ('uri="mongodb://h/" database="%s"' % ('x' * 64), 'database must be'),
+    ('uri="mongodb://h/" database="s" root_database="a$b"',
+     'root_database must be'),
+    ('uri="mongodb://h/" database="s" conflict_handler="zmongo.conflict.u64"',
+     'conflict_handler must name a class implementing IConflictHandler'),
+    ('uri="mongodb://h/" database="s" '
+     'conflict_handler="zmongo.container.MongoContainer"',
+     'conflict_handler must name a class implementing IConflictHandler'),
 ])
 def test_bad_attributes_fail_at_configuration_time(attributes, complaint):
     with pytest.raises(ConfigurationError) as info:
@@ -127,3 +139,25 @@ def test_errors_do_not_show_credentials():
         load('uri="postgres://user:secret@h/" database="s"')
     assert 'must start with mongodb://' in info.value.args[0]
     assert 'secret' not in str(info.value)
+
+
+def test_a_bad_scheme_shows_no_part_of_the_password():
+    with pytest.raises(ConfigurationError) as info:
+        load('uri="mongo://u:secret@h/" database="s"')
+    message = str(info.value)
+    assert "starts with 'mongo:'" in message
+    assert 'se' not in message.split('starts with')[1]
+
+
+def test_first_operation_is_bounded_by_the_timeout():
+    """An unreachable server fails the first operation within ``timeout``
+    (the client's ``timeoutMS``), not ``serverSelectionTimeoutMS``."""
+    import time
+    import pymongo.errors
+    load('uri="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=30000" '
+         'database="site" timeout="0.5"')
+    dm = get_provider().get()
+    started = time.monotonic()
+    with pytest.raises(pymongo.errors.PyMongoError):
+        dm.root['x']
+    assert time.monotonic() - started < 10

@@ -368,19 +368,35 @@ class _IndexRegistry:
 _indexes = _IndexRegistry()
 
 
-class _ItemCache:
-    """What one container has seen in one transaction."""
+#: Lookups of absent names a container answers with a query each before it
+#: reads all its names at once (in one query, if it has at most
+#: ``NAME_SNAPSHOT_LIMIT`` items) and answers the next ones from memory.
+NAME_SNAPSHOT_AFTER_MISSES = 3
+NAME_SNAPSHOT_LIMIT = 1000
 
-    __slots__ = ('container', 'entries', 'complete')
+
+class _ItemCache:
+    """What one container has seen in one transaction.
+
+    ``names``, once known, is every name the container has (read in one
+    query, plus those added through it since): a name outside it is
+    absent with no query.  zope.container asks for every name it adds, so
+    adding K items to a container costs a few queries, not K.
+    """
+
+    __slots__ = ('container', 'entries', 'complete', 'names', 'misses')
 
     def __init__(self, container):
         self.container = container   # keeps id(container) from being reused
         self.entries = {}
         self.complete = False
+        self.names = None
+        self.misses = 0
 
     def forget(self):
         self.entries = {}
         self.complete = False
+        self.names = None
 
 
 def _pending_names(jar, container, db_name, coll_name):
@@ -679,8 +695,11 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         obj = self._m_pending(jar, db_name, coll_name, key)
         if obj is not None:
             return obj
+        if self._m_known_absent(cache, key):
+            raise KeyError(key)
         doc = self._m_find_one_by_key(jar, db_name, coll_name, key)
         if doc is None:
+            self._m_missed(jar, db_name, coll_name, cache)
             raise KeyError(key)
         obj = self._m_load(jar, db_name, coll_name, doc)
         if cache is not None:
@@ -732,8 +751,46 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                 return False
         if self._m_pending(jar, db_name, coll_name, key) is not None:
             return True
-        return self._m_find_one_by_key(
-            jar, db_name, coll_name, key, {_names.ID: 1}) is not None
+        if self._m_known_absent(cache, key):
+            return False
+        if self._m_find_one_by_key(
+                jar, db_name, coll_name, key, {_names.ID: 1}) is not None:
+            return True
+        self._m_missed(jar, db_name, coll_name, cache)
+        return False
+
+    @staticmethod
+    def _m_known_absent(cache, key):
+        return cache is not None and cache.names is not None and \
+            key not in cache.names
+
+    def _m_missed(self, jar, db_name, coll_name, cache):
+        """A lookup found nothing.  After a few, read all the names (one
+        query) if there are not too many of them."""
+        if cache is None or cache.names is not None:
+            return
+        cache.misses += 1
+        if cache.misses != NAME_SNAPSHOT_AFTER_MISSES:
+            return
+        field = self._m_name_field()
+        filter_ = self._m_get_items_filter(jar)
+        projection = {field: 1} if field == _names.ID else \
+            {field: 1, _names.ID: 0}
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        if getattr(jar, 'dirty_for_queries', True):
+            docs = coll.find(filter_, projection)
+        else:
+            # Like keyed lookups: what is pending is new items containers
+            # answer for themselves (added to the names below).
+            raw = coll.collection
+            docs = raw.find(_process_spec(raw, filter_), projection,
+                            session=jar._op_session())
+        names = {self._m_name_of(doc)
+                 for doc in docs.limit(NAME_SNAPSHOT_LIMIT + 1)}
+        if len(names) > NAME_SNAPSHOT_LIMIT:
+            return
+        names.update(_pending_names(jar, self, db_name, coll_name) or ())
+        cache.names = names
 
     def keys(self):
         jar = self._m_jar
@@ -807,6 +864,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         cache = self._m_cache(jar, db_name, coll_name)
         if cache is not None:
             cache.entries[key] = stored
+            if cache.names is not None:
+                cache.names.add(key)
 
     def _m_place(self, obj, jar, db_name, coll_name):
         """Make a new object's document go to the container's collection."""

@@ -242,7 +242,15 @@ class MongoDataManager:
         client = self._conn
         # Selecting a writable server runs the handshake (``hello``) if it
         # has not happened yet; its answer is in the topology description.
-        client.is_primary
+        # Server selection only heeds the client's ``timeoutMS`` inside a
+        # timeout block: without one an unreachable server would block for
+        # ``serverSelectionTimeoutMS`` (30 s by default) instead.
+        timeout = getattr(client.options, 'timeout', None)
+        if timeout:
+            with pymongo.timeout(timeout):
+                client.is_primary
+        else:
+            client.is_primary
         description = client.topology_description
         if description.topology_type_name in _TRANSACTION_TOPOLOGIES:
             return True

@@ -902,10 +902,15 @@ class IMongoContainer(IContainer):
         a new ``ObjectId``).  The item's name and parent fields are set; a
         new item is stored in the container's collection.  Values that are
         not persistent, locatable objects are kept in a small document and
-        handed out in a ``ContainedProxy``.  Cost: one ``find`` served by
-        the index (``setitem`` asks whether the name is free; none when the
-        cache knows the name), and at the next flush all new items go in
-        one ``insert``.
+        handed out in a ``ContainedProxy``.  Cost: ``setitem`` asks whether
+        the name is free -- one ``find`` served by the index, none when the
+        cache knows the name.  After three names found free in one
+        transaction, a container with at most
+        ``zmongo.container.NAME_SNAPSHOT_LIMIT`` (1,000) items reads all its
+        names in one ``find`` and answers the next ones from memory, so
+        adding K items costs four ``find`` commands, not K (with
+        ``USE_CONTAINER_CACHE``).  At the next flush all new items go in one
+        ``insert``.
 
         Raises ``KeyError`` if the name is taken, ``TypeError`` for a name
         that is not a ``str`` or a value providing ``ILocation`` but not

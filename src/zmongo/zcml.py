@@ -104,6 +104,21 @@ def resolve_uri(uri):
     return value
 
 
+#: What MongoDB refuses in a database name (besides an empty one).
+_BAD_DATABASE_CHARACTERS = frozenset('/\\. "$*<>:|?\0')
+_MAX_DATABASE_NAME_BYTES = 63
+
+
+def _check_database_name(attribute, name):
+    bad = sorted(set(name) & _BAD_DATABASE_CHARACTERS)
+    if not name or bad or \
+            len(name.encode('utf-8')) > _MAX_DATABASE_NAME_BYTES:
+        raise ConfigurationError(
+            '%s must be a MongoDB database name: not empty, at most %d '
+            'bytes, none of / \\ . space " $ * < > : | ? or NUL; got %r'
+            % (attribute, _MAX_DATABASE_NAME_BYTES, name))
+
+
 def _write_concern(w, journal):
     if w is None:
         w = 'majority'
@@ -121,13 +136,26 @@ def provider(_context, uri, database, name='', root_database=None,
              conflict_handler=None, transactions='auto',
              write_concern='majority', journal=True, read_concern=None,
              read_preference=None, transaction_timeout=None, timeout=None):
+    """Handle ``<mongo:provider>`` (attributes: :class:`IProviderDirective`).
+
+    Everything that can be wrong with the attributes fails here, while the
+    configuration is read and can still name the file and line; only the
+    connection waits for the first ``get()``, so loading ZCML never needs a
+    reachable server.
+    """
     from zmongo.provider import MongoDataManagerProvider
     real_uri = resolve_uri(uri)
     if not real_uri.startswith(('mongodb://', 'mongodb+srv://')):
+        # Only the scheme is shown: whatever follows may be a password.
+        scheme = real_uri.partition(':')[0][:20]
         raise ConfigurationError(
             'uri must start with mongodb:// or mongodb+srv:// (or be '
-            'env:NAME); got %s' % (
-                uri if uri.startswith(ENV_PREFIX) else repr(uri[:12])))
+            'env:NAME); %s starts with %r' % (
+                uri if uri.startswith(ENV_PREFIX) else 'it',
+                scheme + ':' if ':' in real_uri else scheme))
+    _check_database_name('database', database)
+    if root_database is not None:
+        _check_database_name('root_database', root_database)
     options = {
         'default_database': database,
         'transactions': TRANSACTION_MODES[transactions],
@@ -136,10 +164,13 @@ def provider(_context, uri, database, name='', root_database=None,
     if root_database:
         options['root_database'] = root_database
     if conflict_handler is not None:
-        if not callable(conflict_handler):
+        if not (isinstance(conflict_handler, type) and
+                interfaces.IConflictHandler.implementedBy(conflict_handler)):
             raise ConfigurationError(
-                'conflict_handler must name a class taking the data '
-                'manager, not %r' % (conflict_handler,))
+                'conflict_handler must name a class implementing '
+                'IConflictHandler (such as '
+                'zmongo.conflict.SimpleSerialConflictHandler), not %r'
+                % (conflict_handler,))
         options['conflict_handler_factory'] = conflict_handler
     if read_concern:
         options['read_concern'] = ReadConcern(read_concern)
