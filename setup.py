@@ -44,6 +44,13 @@ DEMO_REQUIRE = [
     'secantusdb == 0.7.0b3',
 ]
 
+# Building docs/ with Sphinx (sphinx-build -W, as .ci/run does).
+DOCS_REQUIRE = [
+    'sphinx >= 7',
+    'furo',
+    'repoze.sphinx.autointerface >= 1.0',
+]
+
 ZCML_REQUIRE = [
     'zope.annotation',
     'zope.configuration',
@@ -92,8 +99,10 @@ setup(
         'zope.dottedname',
     ],
     extras_require={
-        'test': TESTS_REQUIRE + ZCML_REQUIRE,
+        'test': TESTS_REQUIRE + ZCML_REQUIRE + DOCS_REQUIRE,
         'zcml': ZCML_REQUIRE,
+        # The API reference imports the ZCML modules too.
+        'docs': DOCS_REQUIRE + ZCML_REQUIRE,
         # zmongo-demo: the demo site (see README.rst).
         'demo': DEMO_REQUIRE + ZCML_REQUIRE,
         # The embedded MongoDB wire-protocol server is GPL-2.0-only: it is
