@@ -91,7 +91,7 @@ class DataManagerSystem(_ZMongoSystem):
 
     def setup(self, db_name):
         super().setup(db_name)
-        self.dm._raw_collection(db_name, COLLECTION).create_index(
+        self.dm.raw_collection(db_name, COLLECTION).create_index(
             [('key', pymongo.ASCENDING)], unique=True)
 
     @property

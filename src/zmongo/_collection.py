@@ -55,7 +55,7 @@ class _SessionCall:
             elif self._name in ('find', 'find_one', 'find_raw_batches'):
                 args = (process_spec(collection, None),)
         if kwargs.get('session') is None:
-            kwargs['session'] = jar._op_session()
+            kwargs['session'] = jar.op_session()
         return self._method(*args, **kwargs)
 
 
@@ -78,14 +78,14 @@ class CollectionWrapper:
         query per object."""
         jar = self._datamanager
         for doc in self.find(*args, **kwargs):
-            yield jar._load_from_document(self._dbref(doc), doc)
+            yield jar.load_from_document(self._dbref(doc), doc)
 
     def find_one_object(self, *args, **kwargs):
         """Like ``find_one`` but returns the loaded object (or None)."""
         doc = self.find_one(*args, **kwargs)
         if doc is None:
             return None
-        return self._datamanager._load_from_document(self._dbref(doc), doc)
+        return self._datamanager.load_from_document(self._dbref(doc), doc)
 
     def __getattr__(self, name):
         attr = getattr(self.collection, name)

@@ -32,7 +32,7 @@ class NameMap:
         self._lock = threading.Lock()
 
     def _collection(self, jar):
-        return jar._raw_collection(jar.default_database,
+        return jar.raw_collection(jar.default_database,
                                    jar.name_map_collection)
 
     def paths(self, jar, db_name, coll_name):

@@ -66,14 +66,14 @@ class Root(collections.abc.MutableMapping):
         if existing is None:
             entry = {_names.ID: bson.ObjectId(), _names.ROOT_NAME: key,
                      _names.ROOT_REF: ref}
-            self._jar._queue_write(
+            self._jar.queue_write(
                 self._db_name, self.collection, InsertOne(entry),
                 DeleteOne({_names.ID: entry[_names.ID]}))
             return
         if existing[_names.ROOT_REF] == ref:
             return
         entry = dict(existing, **{_names.ROOT_REF: ref})
-        self._jar._queue_write(
+        self._jar.queue_write(
             self._db_name, self.collection,
             ReplaceOne({_names.ID: existing[_names.ID]}, entry),
             ReplaceOne({_names.ID: existing[_names.ID]}, existing))
@@ -83,7 +83,7 @@ class Root(collections.abc.MutableMapping):
         existing = self._entry(key)
         if existing is None:
             raise KeyError(key)
-        self._jar._queue_write(
+        self._jar.queue_write(
             self._db_name, self.collection,
             DeleteOne({_names.ID: existing[_names.ID]}),
             ReplaceOne({_names.ID: existing[_names.ID]}, existing,

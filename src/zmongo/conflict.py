@@ -126,16 +126,16 @@ class SerialConflictHandler:
         was read (and cannot be resolved), else None.  One query."""
         if obj._p_oid is None:
             return None
-        coll = self.datamanager._raw_collection(
+        coll = self.datamanager.raw_collection(
             obj._p_oid.database, obj._p_oid.collection)
         cur_doc = coll.find_one({_names.ID: obj._p_oid.id},
-                                session=self.datamanager._op_session())
+                                session=self.datamanager.op_session())
         if cur_doc is None:
             return None
         if (cur_doc.get(self.field_name) or 0) == self.serial_of(obj):
             return None
-        orig_doc = self.datamanager._original_states.get(obj._p_oid)
-        new_doc = self.datamanager._writer.get_full_state(obj)
+        orig_doc = self.datamanager.original_state(obj._p_oid)
+        new_doc = self.datamanager.writer.get_full_state(obj)
         if self.resolve(obj, orig_doc, cur_doc, new_doc):
             return None
         return self.conflict_error_factory(obj, orig_doc, cur_doc, new_doc)
@@ -180,5 +180,5 @@ class ResolvingSerialConflictHandler(SerialConflictHandler):
         doc = dict(doc)
         doc[self.field_name] = cur_doc.get(self.field_name, 0)
         doc[_names.ID] = obj._p_oid.id
-        self.datamanager._reader.set_ghost_state(obj, doc)
+        self.datamanager.reader.set_ghost_state(obj, doc)
         return True

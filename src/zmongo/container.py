@@ -491,7 +491,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
     def _m_get_collection(self, jar, db_name, coll_name):
         keys = self._m_index_keys()
         if keys:
-            _indexes.ensure(jar, jar._raw_collection(db_name, coll_name),
+            _indexes.ensure(jar, jar.raw_collection(db_name, coll_name),
                             keys, **self._m_index_options(keys))
         return jar.get_collection(db_name, coll_name)
 
@@ -515,7 +515,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             return coll.find_one(filter_, *args)
         raw = coll.collection
         return raw.find_one(_process_spec(raw, filter_), *args,
-                            session=jar._op_session())
+                            session=jar.op_session())
 
     def _m_index_keys(self):
         """The index serving ``self[key]`` and ``key in self``."""
@@ -673,11 +673,11 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
     def _m_load(self, jar, db_name, coll_name, doc):
         """The object of ``doc`` (a whole document just read): no query."""
         dbref = _oid.oid(coll_name, doc[_names.ID], db_name)
-        obj = jar._cache.get(dbref)
+        obj = jar.cached_object(dbref)
         if obj is None or obj._p_changed is None:
             # New, or a ghost: its state is this document.  An object already
             # loaded (maybe changed) in this transaction is left alone.
-            obj = jar._load_from_document(dbref, doc)
+            obj = jar.load_from_document(dbref, doc)
         return obj
 
     def _m_stored(self, key, jar=None):
@@ -784,7 +784,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             # answer for themselves (added to the names below).
             raw = coll.collection
             docs = raw.find(_process_spec(raw, filter_), projection,
-                            session=jar._op_session())
+                            session=jar.op_session())
         names = {self._m_name_of(doc)
                  for doc in docs.limit(NAME_SNAPSHOT_LIMIT + 1)}
         if len(names) > NAME_SNAPSHOT_LIMIT:

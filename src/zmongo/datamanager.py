@@ -224,6 +224,40 @@ class MongoDataManager:
         (``IPersistentDataManager`` names it ``_cache``)."""
         return self._object_cache
 
+    # -- what the other parts of zmongo use ------------------------------------
+
+    @property
+    def reader(self):
+        """The ``IObjectReader`` that builds objects for this data manager."""
+        return self._reader
+
+    @property
+    def writer(self):
+        """The ``IObjectWriter`` that turns objects into documents."""
+        return self._writer
+
+    @property
+    def name_map(self):
+        """The collection -> class map, bound to this data manager."""
+        return self._name_map
+
+    def cached_object(self, dbref):
+        """The object already in the identity map for ``dbref``, or None."""
+        return self._object_cache.get(dbref)
+
+    def add_to_cache(self, dbref, obj):
+        """Make ``obj`` the one object of ``dbref`` (a new ghost)."""
+        self._object_cache[dbref] = obj
+
+    def original_state(self, dbref):
+        """The document as this transaction first read it, or None."""
+        return self._original_states.get(dbref)
+
+    def latest_state(self, dbref):
+        """The latest document known for ``dbref`` (read or written by this
+        transaction), or None."""
+        return self._latest_states.get(dbref)
+
     def reset(self):
         """Forget all per-transaction state (options and caches stay)."""
         self._end_session()
@@ -258,7 +292,7 @@ class MongoDataManager:
                    sd.logical_session_timeout_minutes is not None
                    for sd in description.server_descriptions().values())
 
-    def _op_session(self):
+    def op_session(self):
         """The session every operation of this data manager runs in; opens
         the server transaction on first use."""
         if _UNREACHED_UNDO:
@@ -284,7 +318,7 @@ class MongoDataManager:
         except pymongo.errors.PyMongoError:
             LOG.warning('could not end MongoDB session', exc_info=True)
 
-    def _raw_collection(self, db_name, coll_name):
+    def raw_collection(self, db_name, coll_name):
         """The pymongo collection with this data manager's write concern
         (outside transactions) and read settings."""
         return self._conn[db_name].get_collection(
@@ -304,7 +338,7 @@ class MongoDataManager:
     # -- collections -----------------------------------------------------------
 
     def get_collection(self, db_name, coll_name):
-        return CollectionWrapper(self._raw_collection(db_name, coll_name),
+        return CollectionWrapper(self.raw_collection(db_name, coll_name),
                                  self)
 
     def get_collection_from_object(self, obj):
@@ -326,7 +360,7 @@ class MongoDataManager:
         self._join()
         return self._reader.get_ghost(dbref, klass)
 
-    def _load_from_document(self, dbref, doc):
+    def load_from_document(self, dbref, doc):
         """The object of ``doc`` (just queried): no further query to load.
 
         An object already loaded in this transaction keeps the state it was
@@ -346,12 +380,12 @@ class MongoDataManager:
         obj._p_activate()
         return obj
 
-    def _load_document(self, dbref):
+    def load_document(self, dbref):
         doc = self._latest_states.get(dbref)
         if doc is not None:
             return doc
-        coll = self._raw_collection(dbref.database, dbref.collection)
-        doc = coll.find_one({_names.ID: dbref.id}, session=self._op_session())
+        coll = self.raw_collection(dbref.database, dbref.collection)
+        doc = coll.find_one({_names.ID: dbref.id}, session=self.op_session())
         if doc is None:
             raise interfaces.DocumentNotFoundError(
                 'no document with _id %r in %s.%s' % (
@@ -359,7 +393,7 @@ class MongoDataManager:
         self._latest_states[dbref] = doc
         return doc
 
-    def _remember_original(self, dbref, doc):
+    def remember_original(self, dbref, doc):
         if self.uses_transactions:
             # The server undoes an abort and the serial is kept on the
             # object: holding every document read, beside the object built
@@ -513,7 +547,7 @@ class MongoDataManager:
         self._query_neutral.discard(id(obj))
         self.dirty_for_queries = True
 
-    def _queue_write(self, db_name, coll_name, op, undo_op):
+    def queue_write(self, db_name, coll_name, op, undo_op):
         """Add a raw write (and its inverse, for standalone aborts) to the
         unit of work."""
         self._join()
@@ -533,9 +567,9 @@ class MongoDataManager:
             return
         plan, processed = self._plan_writes()
         if self.uses_transactions:
-            session = self._op_session()
+            session = self.op_session()
         else:
-            session = self._op_session()
+            session = self.op_session()
             self._fetch_missing_originals(plan, session)
         for (db_name, coll_name), writes in plan.items():
             if writes:
@@ -609,10 +643,10 @@ class MongoDataManager:
                 coll_name, i, db_name) not in self._original_states]
             if not missing:
                 continue
-            coll = self._raw_collection(db_name, coll_name)
+            coll = self.raw_collection(db_name, coll_name)
             for doc in coll.find({_names.ID: {'$in': missing}},
                                  session=session):
-                self._remember_original(
+                self.remember_original(
                     _oid.oid(coll_name, doc[_names.ID], db_name), doc)
 
     def _execute(self, db_name, coll_name, writes, session):
@@ -640,7 +674,7 @@ class MongoDataManager:
         for obj, filter_, doc in writes.replaces:
             ops.append(ReplaceOne(filter_, doc, upsert=True))
             undo.append((obj._p_oid, 'replace'))
-        coll = self._raw_collection(db_name, coll_name)
+        coll = self.raw_collection(db_name, coll_name)
         applied, error, upserted = len(ops), None, {}
         try:
             result = coll.bulk_write(ops, ordered=True, session=session)
@@ -789,7 +823,7 @@ class MongoDataManager:
             self._latest_states.pop(obj._p_oid, None)
 
     def _current_docs(self, db_name, coll_name, ids, session):
-        coll = self._raw_collection(db_name, coll_name)
+        coll = self.raw_collection(db_name, coll_name)
         return {doc[_names.ID]: doc for doc in coll.find(
             {_names.ID: {'$in': ids}}, session=session)}
 
@@ -857,7 +891,7 @@ class MongoDataManager:
         self._undo = collections.OrderedDict()
         for db_name, coll_name, ops in self._undo_raw(raw_ops, by_coll):
             try:
-                self._raw_collection(db_name, coll_name).bulk_write(
+                self.raw_collection(db_name, coll_name).bulk_write(
                     ops, ordered=False)
             except pymongo.errors.PyMongoError:
                 # Every undo write is idempotent, so all of them can simply
@@ -873,7 +907,7 @@ class MongoDataManager:
         while pending:
             db_name, coll_name, ops = pending[0]
             try:
-                self._raw_collection(db_name, coll_name).bulk_write(
+                self.raw_collection(db_name, coll_name).bulk_write(
                     ops, ordered=False)
             except pymongo.errors.PyMongoError:
                 for entry in pending:

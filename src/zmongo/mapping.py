@@ -55,7 +55,7 @@ class MongoCollectionMapping(collections.abc.MutableMapping):
             raise KeyError(key)
         dbref = _oid.oid(self.__mongo_collection__, doc[_names.ID],
                          self._m_database)
-        return self._m_jar._load_from_document(dbref, doc)
+        return self._m_jar.load_from_document(dbref, doc)
 
     def __setitem__(self, key, value):
         self._filter(key)

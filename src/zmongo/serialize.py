@@ -288,7 +288,7 @@ class ObjectWriter:
                     % (_describe(obj), path))
             return db_name, path
         if self._jar is not None:
-            self._jar._name_map.register(db_name, coll_name, type(obj))
+            self._jar.name_map.register(db_name, coll_name, type(obj))
         return db_name, coll_name
 
     def _store_type(self, obj):
@@ -297,7 +297,7 @@ class ObjectWriter:
         if self._jar is None or getattr(obj, _names.P_COLLECTION, None) is None:
             return False
         db_name, coll_name = self.get_collection_name(obj)
-        return self._jar._name_map.doc_has_type(db_name, coll_name, type(obj))
+        return self._jar.name_map.doc_has_type(db_name, coll_name, type(obj))
 
     # -- values -------------------------------------------------------------
 
@@ -675,19 +675,19 @@ class ObjectReader:
 
     def _resolve(self, dbref, doc):
         if doc is None:
-            doc = self._jar._latest_states.get(dbref)
+            doc = self._jar.latest_state(dbref)
         if doc is not None and _names.PY_PERSISTENT_TYPE in doc:
             return self._persistent_class(doc[_names.PY_PERSISTENT_TYPE])
         klass = self._class_named_by_collection(dbref.collection)
         if klass is not None:
             return klass
-        name_map = self._jar._name_map
+        name_map = self._jar.name_map
         paths = name_map.paths(dbref.database, dbref.collection)
         if len(paths) == 1:
             return self._persistent_class(paths[0][0])
         if len(paths) > 1:
             if doc is None:
-                doc = self._jar._load_document(dbref)
+                doc = self._jar.load_document(dbref)
             if _names.PY_PERSISTENT_TYPE in doc:
                 return self._persistent_class(doc[_names.PY_PERSISTENT_TYPE])
             for path, has_type in paths:
@@ -949,7 +949,7 @@ class ObjectReader:
         """Load ``doc`` (by default the stored document) into ``obj``."""
         jar = self._jar
         if doc is None:
-            doc = jar._load_document(obj._p_oid)
+            doc = jar.load_document(obj._p_oid)
         state_doc = dict(doc)
         state_doc.pop(_names.ID, None)
         state_doc.pop(_names.PY_PERSISTENT_TYPE, None)
@@ -959,7 +959,7 @@ class ObjectReader:
                 state = self.get_object(state_doc[_PY_STATE], obj, False)
             else:
                 state = self._dict_value(state_doc, obj)
-            jar._remember_original(obj._p_oid, doc)
+            jar.remember_original(obj._p_oid, doc)
             obj.__setstate__(state)
         except (interfaces.UnsafeDocumentError,
                 interfaces.DocumentLoadError) as err:
@@ -977,8 +977,7 @@ class ObjectReader:
     def get_ghost(self, dbref, klass=None):
         """The object for ``dbref``: the one already loaded in this
         transaction, or a new ghost."""
-        cache = self._jar._object_cache
-        obj = cache.get(dbref)
+        obj = self._jar.cached_object(dbref)
         if obj is not None:
             return obj
         if klass is None:
@@ -992,5 +991,5 @@ class ObjectReader:
         obj._p_jar = self._jar
         obj._p_oid = dbref
         del obj._p_changed
-        self._jar._object_cache[dbref] = obj
+        self._jar.add_to_cache(dbref, obj)
         return obj
