@@ -119,3 +119,21 @@ def test_in_query_over_the_container_index_is_answered(mongo):
     found = coll.find({'key': {'$in': ['K3']}}).collation(
         {'locale': 'en', 'strength': 2})
     assert [d['key'] for d in found] == ['k3']
+
+
+def test_standalone_mode_meets_a_standalone_server(datamanager, mongo):
+    """The standalone run of a test talks to a server that presents itself
+    as standalone (no transactions, no retryable writes), as a real
+    standalone mongod does; ``mongo`` is connected to the same server."""
+    import os
+    if os.environ.get('ZMONGO_TEST_URI') and not os.environ.get(
+            'ZMONGO_TEST_STANDALONE_URI'):
+        pytest.skip('ZMONGO_TEST_URI names the only server')
+    mongo.client.admin.command('ping')
+    topology = mongo.client.topology_description.topology_type_name
+    if datamanager.uses_transactions:
+        assert topology == 'ReplicaSetWithPrimary'
+    else:
+        assert topology == 'Single'
+        from zmongo.datamanager import MongoDataManager
+        assert MongoDataManager(mongo.client).uses_transactions is False

@@ -175,11 +175,16 @@ def _fix_string_in_matching():
 class EmbeddedServer:
     """The secantusdb server, in this process, on a free loopback port."""
 
-    def __init__(self, data_dir=None, host='127.0.0.1', port=0):
+    def __init__(self, data_dir=None, host='127.0.0.1', port=0, *,
+                 standalone=False, **server_options):
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix='zmongo-db-')
         self.host = host
         self.port = port
+        #: A standalone server (topology Single, no transactions, no
+        #: retryable writes) instead of a one-member replica set.
+        self.standalone = standalone
+        self.server_options = server_options
         self._server = None
 
     def start(self):
@@ -191,8 +196,12 @@ class EmbeddedServer:
                 'or install the embedded server with '
                 "pip install 'zmongo[embedded]'" % ENV_URI) from None
         apply_embedded_server_fixes()
+        options = dict(self.server_options)
+        if self.standalone:
+            options['replica_set_name'] = None
         self._server = SecantusDBServer(
-            host=self.host, port=self.port, storage_path=self.data_dir)
+            host=self.host, port=self.port, storage_path=self.data_dir,
+            **options)
         self._server.start()
         return self
 
@@ -229,25 +238,43 @@ class EmbeddedServer:
 
 
 class _SharedServer:
-    """The one embedded server of this process, started on first use."""
+    """An embedded server shared by this process, started on first use."""
 
-    def __init__(self):
+    def __init__(self, standalone=False):
         self._lock = threading.Lock()
         self._server = None
+        self._standalone = standalone
 
     def uri(self):
         with self._lock:
             if self._server is None:
-                self._server = EmbeddedServer().start()
+                self._server = EmbeddedServer(
+                    standalone=self._standalone).start()
                 atexit.register(self._server.stop)
             return self._server.uri
 
 
 _shared_server = _SharedServer()
+_shared_standalone_server = _SharedServer(standalone=True)
+
+#: ``ZMONGO_TEST_URI`` names the server of standalone-mode tests when
+#: ``ZMONGO_TEST_STANDALONE_URI`` does not name one of their own.
+ENV_STANDALONE_URI = 'ZMONGO_TEST_STANDALONE_URI'
 
 
-def get_test_uri():
-    """``ZMONGO_TEST_URI`` if set, else the URI of the embedded server."""
+def get_test_uri(standalone=False):
+    """The URI tests run against.
+
+    ``ZMONGO_TEST_URI`` if set, else the embedded server.  With
+    ``standalone=True``: the server for standalone-mode tests, one that
+    presents itself as a standalone server (``ZMONGO_TEST_STANDALONE_URI``,
+    else ``ZMONGO_TEST_URI``, else an embedded server started with
+    ``replica_set_name=None``) -- so standalone mode meets what a real
+    standalone ``mongod`` offers: no transactions, no retryable writes.
+    """
+    if standalone:
+        return (os.environ.get(ENV_STANDALONE_URI) or
+                os.environ.get(ENV_URI) or _shared_standalone_server.uri())
     return os.environ.get(ENV_URI) or _shared_server.uri()
 
 
@@ -355,10 +382,22 @@ except ImportError:  # pragma: no cover - pytest is only needed for fixtures
 
 if pytest is not None:
 
+    def _standalone_mode(request):
+        callspec = getattr(request.node, 'callspec', None)
+        return callspec is not None and \
+            callspec.params.get('datamanager') == 'standalone'
+
     @pytest.fixture
-    def mongo():
-        """A :class:`MongoFixture`, set up and torn down around the test."""
-        fixture = MongoFixture().setUp()
+    def mongo(request):
+        """A :class:`MongoFixture`, set up and torn down around the test.
+
+        In the standalone run of a test that uses the ``datamanager``
+        fixture, it is connected to a server that presents itself as
+        standalone (see :func:`get_test_uri`), as that data manager is.
+        """
+        standalone = _standalone_mode(request)
+        fixture = MongoFixture(
+            get_test_uri(standalone=True) if standalone else None).setUp()
         try:
             yield fixture
         finally:
