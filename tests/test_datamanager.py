@@ -151,14 +151,25 @@ def test_abort_restores_the_database_exactly(datamanager, mongo):
     assert dm.root['ada'].name == 'Ada'
 
 
-def test_abort_ghostifies_changed_objects(datamanager):
-    datamanager.root['ada'] = models.Person('Ada')
+@pytest.mark.parametrize('flush', [False, True])
+@pytest.mark.parametrize('held', ['created', 'loaded'])
+def test_abort_ghostifies_changed_objects(datamanager, mongo, flush, held):
+    ada = datamanager.root['ada'] = models.Person('Ada')
     transaction.commit()
-    ada = datamanager.root['ada']
+    if held == 'loaded':
+        ada = datamanager.root['ada']
     ada.name = 'Changed'
+    if flush:
+        datamanager.flush()
     transaction.abort()
-    # The object held across the abort reloads the stored state.
+    # The object held across the abort reloads the stored state...
     assert ada.name == 'Ada'
+    # ...and a later commit of an unrelated change does not store the
+    # aborted one.
+    ada.birthday = 1815
+    transaction.commit()
+    assert [(d['name'], d['birthday']) for d in raw(mongo)] == [
+        ('Ada', 1815)]
 
 
 def test_commit_keeps_everything(datamanager, mongo):
@@ -169,17 +180,23 @@ def test_commit_keeps_everything(datamanager, mongo):
     assert [d['name'] for d in raw(mongo)] == ['Ada Lovelace']
 
 
-def test_one_object_per_dbref_within_a_transaction(datamanager):
+def test_one_object_per_dbref_within_a_transaction(datamanager, mongo):
     datamanager.root['ada'] = models.Person('Ada')
     transaction.commit()
     first = datamanager.root['ada']
     assert datamanager.root['ada'] is first
     assert datamanager.load(first._p_oid) is first
+    assert first.name == 'Ada'
     transaction.commit()
-    assert datamanager.root['ada'] is not first
-    second = datamanager.root['ada']
+    # Identity is kept across transactions (as ZODB's Connection keeps
+    # it), the state is not: a fresh load after commit or abort.
+    assert first._p_changed is None
+    mongo.db[models.PERSON].update_one({}, {'$set': {'name': 'Ada L.'}})
+    assert datamanager.root['ada'] is first
+    assert first.name == 'Ada L.'
     transaction.abort()
-    assert datamanager.root['ada'] is not second
+    assert first._p_changed is None
+    assert datamanager.root['ada'] is first
 
 
 def test_load_needs_a_dbref(datamanager):
@@ -339,7 +356,11 @@ def test_new_objects_referenced_from_stored_ones_are_added(
 def test_changes_to_sub_object_mark_the_owner(datamanager, mongo):
     datamanager.root['ada'] = models.Person('Ada', visited=['x'])
     transaction.commit()
-    datamanager.root['ada'].visited.append('y')
+    ada = datamanager.root['ada']
+    visited = ada.visited
+    assert ada._p_changed is False
+    visited.append('y')
+    assert ada._p_changed is True
     transaction.commit()
     assert raw(mongo)[0]['visited'] == ['x', 'y']
 
@@ -377,10 +398,16 @@ def test_standalone_mode_writes_at_flush(mongo):
 def test_read_only_transaction_writes_nothing(datamanager, mongo):
     datamanager.root['ada'] = models.Person('Ada')
     transaction.commit()
-    assert datamanager.root['ada'].name == 'Ada'
+    ada = datamanager.root['ada']
+    mongo.commands.reset()
+    assert ada.name == 'Ada'
+    assert mongo.commands.names == ['find']     # read in this transaction
     mongo.commands.reset()
     transaction.commit()
-    assert set(mongo.commands.names) <= {'commitTransaction'}
+    # Nothing is written; a server transaction is committed (the reads ran
+    # in it).
+    assert mongo.commands.names == (
+        ['commitTransaction'] if datamanager.uses_transactions else [])
 
 
 def test_too_large_document_is_refused_and_changes_nothing(

@@ -44,6 +44,7 @@ from zmongo import conflict
 from zmongo import interfaces
 from zmongo import serialize
 from zmongo._collection import CollectionWrapper
+from zmongo._identitymap import IdentityMap
 from zmongo._collection import process_spec  # noqa: F401  (compatibility)
 from zmongo._namemap import BoundNameMap
 from zmongo._namemap import NameMap
@@ -161,7 +162,8 @@ class MongoDataManager:
                  *, transactions='auto', write_concern=None,
                  read_concern=None, read_preference=None,
                  transaction_timeout=None, transaction_manager=None,
-                 serializers=None, factories=(), name_map=None):
+                 serializers=None, factories=(), name_map=None,
+                 cache_size=400):
         if transactions not in ('auto', True, False):
             raise ValueError("transactions must be 'auto', True or False, "
                              "not %r" % (transactions,))
@@ -184,7 +186,12 @@ class MongoDataManager:
         self._reader = serialize.ObjectReader(self)
         self._writer = serialize.ObjectWriter(self)
         self.root = Root(self, root_database, root_collection)
+        #: How many unmodified objects with state ``cacheGC()`` leaves.
+        self.cache_size = cache_size
         self._session = None
+        # Outlives transactions, as a ZODB Connection's cache does: objects
+        # keep their identity (never their state) from one to the next.
+        self._identity = IdentityMap()
         self._clear_transaction_state()
 
     # -- per-transaction state ------------------------------------------------
@@ -192,13 +199,19 @@ class MongoDataManager:
     def _clear_transaction_state(self):
         self._needs_to_join = True
         self._joined_transaction = None
-        self._object_cache = {}
         # Keyed by id(): containment tests must not call an object's __eq__.
         self._registered_objects = {}
         self._inserted_objects = {}   # new, not yet written
         self._new_objects = {}        # got their oid in this transaction
         self._removed_objects = {}    # to delete, not yet written
-        self._loaded_objects = {}
+        # Removed in this transaction: stays removed whatever happens to
+        # the object later in it.
+        self._removed_for_good = {}
+        # Everything this transaction changed, inserted or removed, flushed
+        # or not: kept alive until its end, so an abort can invalidate it.
+        self._touched = {}
+        # The error of a flush that failed: the transaction cannot commit.
+        self._failure = None
         self._raw_writes = collections.OrderedDict()
         # Pending changes a query can depend on.  New objects a container
         # inserted (and answers lookups for itself) are ``query-neutral``:
@@ -217,12 +230,6 @@ class MongoDataManager:
         # Standalone mode: how to undo each document we wrote, in order.
         self._undo = collections.OrderedDict()
         self.annotations = {}
-
-    @property
-    def _cache(self):
-        """The identity map: one object per ``DBRef`` in this transaction
-        (``IPersistentDataManager`` names it ``_cache``)."""
-        return self._object_cache
 
     # -- what the other parts of zmongo use ------------------------------------
 
@@ -243,11 +250,11 @@ class MongoDataManager:
 
     def cached_object(self, dbref):
         """The object already in the identity map for ``dbref``, or None."""
-        return self._object_cache.get(dbref)
+        return self._identity.get(dbref)
 
     def add_to_cache(self, dbref, obj):
         """Make ``obj`` the one object of ``dbref`` (a new ghost)."""
-        self._object_cache[dbref] = obj
+        self._identity[dbref] = obj
 
     def original_state(self, dbref):
         """The document as this transaction first read it, or None."""
@@ -258,10 +265,74 @@ class MongoDataManager:
         transaction), or None."""
         return self._latest_states.get(dbref)
 
+    @property
+    def _cache(self):
+        """The identity map: one object per ``DBRef``
+        (``IPersistentDataManager`` names it ``_cache``)."""
+        return self._identity
+
+    _object_cache = _cache
+
     def reset(self):
-        """Forget all per-transaction state (options and caches stay)."""
+        """Forget all per-transaction state (options and caches stay).
+
+        Every object loaded becomes a ghost, keeping its identity: nothing
+        it held can be known to be current any more.
+        """
         self._end_session()
         self._clear_transaction_state()
+        self._ghostify_all()
+
+    def _ghostify_all(self):
+        for obj in self._identity.values():
+            if obj._p_changed is None:
+                continue
+            try:
+                obj._p_invalidate()
+            except Exception:  # an object that refuses must not stop us
+                LOG.debug('cannot invalidate %r', obj, exc_info=True)
+        self._identity.discard_unreferenced(lambda obj: False)
+        self._identity.take_collected()
+
+    def _forget_collected(self):
+        """Drop what was kept about documents whose objects are gone."""
+        for dbref in self._identity.take_collected():
+            self._latest_states.pop(dbref, None)
+            self._original_states.pop(dbref, None)
+            self._loaded_digests.pop(dbref, None)
+
+    # -- ZODB's cache methods ----------------------------------------------------
+
+    def _unmodified(self, obj):
+        return obj._p_changed is False and id(obj) not in self._touched
+
+    def cacheMinimize(self):
+        """Turn every unmodified object into a ghost and forget the
+        documents it was loaded from (as ``Connection.cacheMinimize``):
+        afterwards zmongo keeps no unmodified object alive."""
+        self._forget_collected()
+        for dbref, obj in self._identity.items():
+            if self._unmodified(obj):
+                self._deactivate(dbref, obj)
+        self._identity.discard_unreferenced(
+            lambda obj: obj._p_changed is not None)
+
+    def cacheGC(self):
+        """Leave at most ``cache_size`` unmodified objects with their state,
+        the most recently loaded ones (as ``Connection.cacheGC``)."""
+        self._forget_collected()
+        active = [(dbref, obj) for dbref, obj in self._identity.items()
+                  if self._unmodified(obj)]
+        excess = len(active) - max(self.cache_size or 0, 0)
+        for dbref, obj in active[:max(excess, 0)]:
+            self._deactivate(dbref, obj)
+
+    def _deactivate(self, dbref, obj):
+        obj._p_deactivate()
+        if obj._p_changed is None:
+            self._latest_states.pop(dbref, None)
+            self._original_states.pop(dbref, None)
+            self._loaded_digests.pop(dbref, None)
 
     # -- server, sessions -------------------------------------------------------
 
@@ -367,9 +438,10 @@ class MongoDataManager:
         built from: its serial must stay the one it was read with, or a
         later write could pass its conflict check against a newer document.
         """
-        obj = self._object_cache.get(dbref)
+        obj = self._identity.get(dbref)
         if obj is not None and obj._p_changed is not None:
             return obj
+        self._forget_collected()
         if obj is None:
             self._join()
             obj = self._reader.new_ghost(
@@ -423,6 +495,7 @@ class MongoDataManager:
 
     def setstate(self, obj, doc=None):
         self._join()
+        self._forget_collected()
         was_registered = id(obj) in self._registered_objects
         if doc is None:
             doc = self._latest_states.get(obj._p_oid)
@@ -432,7 +505,6 @@ class MongoDataManager:
             self._registered_objects.pop(id(obj), None)
             if obj._p_changed:
                 obj._p_changed = False
-        self._loaded_objects[id(obj)] = obj
 
     def oldstate(self, obj, tid):
         # No history is kept.
@@ -461,7 +533,7 @@ class MongoDataManager:
             # A sub-object not stored anywhere yet: its owner's write will
             # pick it up.
             return
-        if id(doc_obj) in self._removed_objects:
+        if id(doc_obj) in self._removed_for_good:
             return
         if doc_obj._p_oid is None:
             self.insert(doc_obj)
@@ -469,7 +541,12 @@ class MongoDataManager:
             self.dirty_for_queries = True
         self._registered_objects[id(obj)] = obj
         self._registered_objects[id(doc_obj)] = doc_obj
+        self._touched[id(doc_obj)] = doc_obj
         self.conflict_handler.on_modified(doc_obj)
+        if doc_obj is not obj and doc_obj._p_changed is False:
+            # The change is stored with the owner's document: the owner is
+            # changed, so that it is not deactivated with it unsaved.
+            doc_obj._p_changed = True
 
     def insert(self, obj, oid=None):
         if getattr(obj, '_p_oid', None) is not None:
@@ -489,18 +566,19 @@ class MongoDataManager:
         db_name, coll_name = self._writer.get_collection_name(obj)
         dbref = _oid.oid(coll_name,
                          bson.ObjectId() if oid is None else oid, db_name)
-        if self._object_cache.get(dbref) not in (None, obj):
+        if self._identity.get(dbref) not in (None, obj):
             raise ValueError('cannot insert %r: %r is already used by %r in '
                              'this transaction'
-                             % (obj, dbref, self._object_cache[dbref]))
+                             % (obj, dbref, self._identity[dbref]))
         self._join()
         if id(obj) not in self._query_neutral:
             self.dirty_for_queries = True
         obj._p_jar = self
         obj._p_oid = dbref
-        self._object_cache[dbref] = obj
+        self._identity[dbref] = obj
         self._inserted_objects[id(obj)] = obj
         self._new_objects[id(obj)] = obj
+        self._touched[id(obj)] = obj
         return dbref
 
     def remove(self, obj):
@@ -513,7 +591,10 @@ class MongoDataManager:
             # The delete is filtered on the serial the object was read with.
             obj._p_activate()
         dbref = obj._p_oid
-        self._object_cache.pop(dbref, None)
+        if self._identity.get(dbref) is obj:
+            self._identity.pop(dbref)
+        self._removed_for_good[id(obj)] = obj
+        self._touched[id(obj)] = obj
         for key, reg in list(self._registered_objects.items()):
             if self._get_doc_object(reg) is obj:
                 del self._registered_objects[key]
@@ -562,9 +643,30 @@ class MongoDataManager:
                     self._removed_objects or self._raw_writes)
 
     def flush(self):
-        """Write all pending changes: one ``bulk_write`` per collection."""
+        """Write all pending changes: one ``bulk_write`` per collection.
+
+        A flush that fails dooms the transaction, as a failed savepoint
+        does in ZODB: some of its writes may have been sent and others not,
+        so no later flush or commit of this transaction is allowed.
+        """
+        self._refuse_if_failed()
         if not self._has_pending():
             return
+        try:
+            self._flush()
+        except BaseException as err:
+            self._failure = err
+            raise
+
+    def _refuse_if_failed(self):
+        if self._failure is not None:
+            raise transaction.interfaces.TransactionFailedError(
+                'an earlier write of this transaction failed, so it cannot '
+                'write or commit any more; abort it (and retry): %s: %s' % (
+                    type(self._failure).__name__, self._failure)
+            ) from self._failure
+
+    def _flush(self):
         plan, processed = self._plan_writes()
         if self.uses_transactions:
             session = self.op_session()
@@ -846,7 +948,7 @@ class MongoDataManager:
         for obj in unapplied:
             self._registered_objects[id(obj)] = obj
         if self._registered_objects:
-            self.flush()
+            self._flush()
 
     # -- rolling back ------------------------------------------------------------
 
@@ -925,25 +1027,29 @@ class MongoDataManager:
             yield db_name, coll_name, [op]
 
     def _invalidate_after_abort(self):
+        """Nothing aborted may come back: objects new in the transaction
+        are new objects again; every other object it touched becomes a
+        ghost (``reset`` does that for all), removed ones included."""
         for obj in self._new_objects.values():
-            # Its document is gone; it is a new object again.
+            if self._identity.get(obj._p_oid) is obj:
+                self._identity.pop(obj._p_oid)
             try:
                 obj._p_jar = None
                 obj._p_oid = None
             except ValueError:
                 LOG.debug('cannot detach %r after abort', obj)
-        changed = list(self._registered_objects.values()) + \
-            list(self._loaded_objects.values()) + \
-            list(self._removed_objects.values())
-        for obj in changed:
-            if getattr(obj, _names.P_SUB_OBJECT, False) or \
-                    id(obj) in self._new_objects or obj._p_oid is None:
+        for obj in self._removed_for_good.values():
+            if id(obj) in self._new_objects or obj._p_oid is None:
                 continue
-            try:
-                obj._p_invalidate()
-            except Exception:  # an object that refuses must not stop abort
-                LOG.debug('cannot invalidate %r after abort', obj,
-                          exc_info=True)
+            if self._identity.get(obj._p_oid) is None:
+                self._identity[obj._p_oid] = obj
+        for obj in self._touched.values():
+            if obj._p_oid is not None and obj._p_changed is not None:
+                try:
+                    obj._p_invalidate()
+                except Exception:  # one that refuses must not stop abort
+                    LOG.debug('cannot invalidate %r after abort', obj,
+                              exc_info=True)
 
     # -- transaction.interfaces.IDataManager ---------------------------------
 
@@ -993,6 +1099,10 @@ class MongoDataManager:
         return '~zmongo:%d' % id(self)
 
     def should_retry(self, error):
+        if isinstance(error, transaction.interfaces.TransactionFailedError) \
+                and error.__cause__ is not None:
+            # A flush failed earlier: retry if what failed was retryable.
+            return self.should_retry(error.__cause__)
         if isinstance(error, interfaces.ConflictError):
             return True
         if isinstance(error, pymongo.errors.PyMongoError):
