@@ -323,3 +323,107 @@ def test_cache_gc(backend):
     writer.jar.cacheGC()
     writer.commit()
     assert read(backend, 'foo') == 'original'
+# -- savepoints --------------------------------------------------------------
+
+def test_savepoint_rollback(backend):
+    writer, foo = stored(backend)
+    foo.name = 'before savepoint'
+    writer.root['kept'] = Item('kept')
+    savepoint = writer.tm.savepoint()
+    foo.name = 'after savepoint'
+    gone = writer.root['gone'] = Item('gone')
+    writer.flush()
+    savepoint.rollback()
+    assert foo.name == 'before savepoint'
+    assert 'gone' not in writer.root
+    assert gone._p_oid is None and gone._p_jar is None
+    assert writer.root['kept'].name == 'kept'
+    writer.commit()
+    assert read(backend, 'foo') == 'before savepoint'
+    assert read(backend, 'kept') == 'kept'
+    assert read(backend, 'gone') is None
+
+
+def test_savepoint_rollback_twice_and_nested(backend):
+    writer, foo = stored(backend)
+    first = writer.tm.savepoint()
+    foo.name = 'one'
+    second = writer.tm.savepoint()
+    foo.name = 'two'
+    second.rollback()
+    assert foo.name == 'one'
+    foo.name = 'three'
+    second.rollback()
+    assert foo.name == 'one'
+    first.rollback()
+    assert foo.name == 'original'
+    foo.name = 'four'
+    writer.commit()
+    assert read(backend, 'foo') == 'four'
+
+
+def test_savepoint_rollback_hides_writes_from_queries(mongo_backend):
+    writer, foo = stored(mongo_backend)
+    coll = writer.jar.get_collection_from_object(foo)
+    savepoint = writer.tm.savepoint()
+    writer.jar.insert(Item('later'))
+    assert coll.count_documents({}) == 2
+    savepoint.rollback()
+    assert coll.count_documents({}) == 1
+    assert [o.name for o in coll.find_objects()] == ['original']
+
+
+def test_optimistic_savepoint_flushes(mongo_backend):
+    writer, foo = stored(mongo_backend)
+    foo.name = 'flushed'
+    writer.tm.savepoint(optimistic=True)
+    assert not foo._p_changed
+    writer.abort()
+    assert read(mongo_backend, 'foo') == 'original'
+
+
+def test_savepoint_then_abort(backend):
+    writer, foo = stored(backend)
+    foo.name = 'x'
+    writer.tm.savepoint()
+    foo.name = 'y'
+    writer.abort()
+    assert foo.name == 'original'
+    assert read(backend, 'foo') == 'original'
+
+
+
+
+def test_savepoint_rollback_restores_removed_objects(backend):
+    writer, foo = stored(backend)
+    savepoint = writer.tm.savepoint()
+    del writer.root['foo']
+    if backend.name != 'zodb':
+        writer.jar.remove(foo)
+    writer.flush()
+    savepoint.rollback()
+    assert writer.root['foo'] is foo
+    assert foo.name == 'original'
+    foo.name = 'kept'
+    writer.commit()
+    assert read(backend, 'foo') == 'kept'
+
+
+def test_savepoint_rollback_in_a_container(mongo_backend):
+    """A container stored in MongoDB: what was added after the savepoint
+    is gone from it, what was added before stays."""
+    from zmongo.container import MongoContainer
+    from tests.container_models import Item as Contained
+    writer = mongo_backend.open()
+    box = writer.root['box'] = MongoContainer('boxitems')
+    writer.commit()
+    box['a'] = Contained('a')
+    savepoint = writer.tm.savepoint()
+    box['b'] = Contained('b')
+    assert sorted(box.keys()) == ['a', 'b']
+    savepoint.rollback()
+    assert sorted(box.keys()) == ['a']
+    assert 'b' not in box
+    writer.commit()
+    assert sorted(d['key'] for d in mongo_backend.db['boxitems'].find()) \
+        == ['a']

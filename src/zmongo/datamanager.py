@@ -49,6 +49,7 @@ from zmongo._collection import process_spec  # noqa: F401  (compatibility)
 from zmongo._namemap import BoundNameMap
 from zmongo._namemap import NameMap
 from zmongo._root import Root
+from zmongo._writelog import WriteLog
 
 __all__ = ['MongoDataManager', 'Root', 'CollectionWrapper']
 
@@ -227,8 +228,9 @@ class MongoDataManager:
         # a digest of each: enough to tell an object marked changed from
         # one that really is.
         self._loaded_digests = {}
-        # Standalone mode: how to undo each document we wrote, in order.
-        self._undo = collections.OrderedDict()
+        # Every write sent, with its undo in standalone mode: for abort and
+        # savepoint rollback.
+        self._log = WriteLog()
         self.annotations = {}
 
     # -- what the other parts of zmongo use ------------------------------------
@@ -762,20 +764,23 @@ class MongoDataManager:
         itself.
         """
         ops = []
-        undo = []   # (dbref or None, what to undo), parallel to ops
+        undo = []   # (dbref or None, the write that reverses it)
+        standalone = not self.uses_transactions
         for obj, filter_ in writes.deletes:
             ops.append(DeleteOne(filter_))
-            undo.append((obj._p_oid, 'delete'))
+            undo.append((obj._p_oid, standalone and self._undo_delete(obj)))
         for op, undo_op in writes.raw:
             ops.append(op)
-            undo.append((None, (db_name, coll_name, undo_op)))
+            undo.append((None, undo_op))
         for obj, doc in writes.inserts:
             ops.append(InsertOne(doc))
-            undo.append((obj._p_oid, 'insert'))
+            undo.append((obj._p_oid, standalone and DeleteOne(
+                self._written_filter(obj, doc))))
         first_replace = len(ops)
         for obj, filter_, doc in writes.replaces:
             ops.append(ReplaceOne(filter_, doc, upsert=True))
-            undo.append((obj._p_oid, 'replace'))
+            undo.append((obj._p_oid, standalone and self._undo_replace(
+                obj, doc)))
         coll = self.raw_collection(db_name, coll_name)
         applied, error, upserted = len(ops), None, {}
         try:
@@ -800,14 +805,16 @@ class MongoDataManager:
                 bson.errors.InvalidStringData, UnicodeEncodeError) as err:
             # pymongo refused a document while encoding it, possibly after
             # earlier batches of this bulk were sent: undo all of it.
-            if not self.uses_transactions:
-                self._record_undo(undo)
+            self._log_writes(db_name, coll_name, ops, undo)
             raise self._unencodable(writes, err) from err
-        if not self.uses_transactions:
-            self._record_undo([
-                (dbref, 'insert' if (kind == 'replace' and i in upserted)
-                 else kind)
-                for i, (dbref, kind) in enumerate(undo[:applied])])
+        for i in upserted:
+            if i >= first_replace and standalone:
+                # Deleted meanwhile, so the upsert created it: undone by
+                # deleting exactly what was written.
+                obj, _, doc = writes.replaces[i - first_replace]
+                undo[i] = (undo[i][0], DeleteOne(
+                    self._written_filter(obj, doc)))
+        self._log_writes(db_name, coll_name, ops[:applied], undo[:applied])
         handler = self.conflict_handler
         conflicts = []
         for i in sorted(upserted):
@@ -858,17 +865,37 @@ class MongoDataManager:
             return obj, cur, doc
         return None
 
-    def _record_undo(self, applied):
-        for dbref, kind in applied:
-            if dbref is None:
-                self._undo[('raw', len(self._undo))] = kind
-                continue
-            if dbref in self._undo:
-                if self._undo[dbref] == 'insert' and kind == 'delete':
-                    # Inserted and deleted again: nothing left to undo.
-                    self._undo[dbref] = 'nothing'
-                continue
-            self._undo[dbref] = kind
+    def _log_writes(self, db_name, coll_name, ops, undo):
+        namespace = (db_name, coll_name)
+        for op, (dbref, undo_op) in zip(ops, undo):
+            self._log.append(namespace, dbref, op, undo_op or None)
+
+    def _written_filter(self, obj, doc):
+        """Matches ``doc`` as this write stored it, and nothing written
+        over it later (by its serial, where documents carry one)."""
+        found = {_names.ID: obj._p_oid.id}
+        field = self.conflict_handler.field_name
+        if field and field in doc:
+            found[field] = doc[field]
+        return found
+
+    def _undo_replace(self, obj, doc):
+        before = self._latest_states.get(obj._p_oid)
+        if before is None:
+            return DeleteOne(self._written_filter(obj, doc))
+        return ReplaceOne(self._written_filter(obj, doc), before)
+
+    def _undo_delete(self, obj):
+        before = self._latest_states.get(obj._p_oid)
+        if before is None:
+            before = self._original_states.get(obj._p_oid)
+        if before is None:
+            return None
+        # Re-create it only if it is really gone: a delete that lost a
+        # conflict deleted nothing.
+        body = {k: v for k, v in before.items() if k != _names.ID}
+        return UpdateOne({_names.ID: obj._p_oid.id}, {'$setOnInsert': body},
+                         upsert=True)
 
     def _unencodable(self, writes, err):
         if isinstance(err, pymongo.errors.DocumentTooLarge):
@@ -960,43 +987,27 @@ class MongoDataManager:
                 LOG.warning('aborting the MongoDB transaction failed; the '
                             'server discards it when it times out',
                             exc_info=True)
-        if self._undo:
-            self._undo_writes()
+        if self._log and not self.uses_transactions:
+            self._undo_writes(0)
+        self._log.clear()
 
-    def _undo_writes(self):
-        """Standalone mode: put back what this transaction changed."""
-        by_coll = collections.OrderedDict()
-        raw_ops = [(key, op) for key, op in self._undo.items()
-                   if isinstance(key, tuple)]
-        field = self.conflict_handler.field_name
-        for dbref, kind in reversed(list(self._undo.items())):
-            if isinstance(dbref, tuple) or kind == 'nothing':
-                continue
-            ops = by_coll.setdefault((dbref.database, dbref.collection), [])
-            orig = self._original_states.get(dbref)
-            latest = self._latest_states.get(dbref)
-            ours = {_names.ID: dbref.id}
-            if field and latest is not None and field in latest:
-                ours[field] = latest[field]
-            if kind == 'insert':
-                ops.append(DeleteOne(ours))
-            elif kind == 'replace' and orig is not None:
-                ops.append(ReplaceOne(ours, orig))
-            elif kind == 'replace':
-                ops.append(DeleteOne(ours))
-            elif kind == 'delete' and orig is not None:
-                # Re-create it only if it is really gone: a delete that
-                # lost a conflict deleted nothing.
-                body = {k: v for k, v in orig.items() if k != _names.ID}
-                ops.append(UpdateOne({_names.ID: dbref.id},
-                                     {'$setOnInsert': body}, upsert=True))
-        self._undo = collections.OrderedDict()
-        for db_name, coll_name, ops in self._undo_raw(raw_ops, by_coll):
+    def _undo_writes(self, mark):
+        """Standalone mode: put back what this transaction wrote after
+        ``mark`` (a position in the write log), newest first."""
+        batches = self._log.undo_batches(mark)
+        self._log.truncate(mark)
+        for (db_name, coll_name), ops in batches:
             try:
                 self.raw_collection(db_name, coll_name).bulk_write(
-                    ops, ordered=False)
+                    ops, ordered=True)
+            except pymongo.errors.BulkWriteError:
+                # The server refused one of them: sending it again would
+                # not help.
+                LOG.error('could not undo all writes of a rolled back '
+                          'transaction to %s.%s', db_name, coll_name,
+                          exc_info=True)
             except pymongo.errors.PyMongoError:
-                # Every undo write is idempotent, so all of them can simply
+                # Every undo write is conditional, so all of them can simply
                 # be sent again once the server answers.
                 LOG.error('could not undo the writes of an aborted '
                           'transaction to %s.%s; they are sent again before '
@@ -1010,7 +1021,7 @@ class MongoDataManager:
             db_name, coll_name, ops = pending[0]
             try:
                 self.raw_collection(db_name, coll_name).bulk_write(
-                    ops, ordered=False)
+                    ops, ordered=True)
             except pymongo.errors.PyMongoError:
                 for entry in pending:
                     _keep_unreached_undo(self._conn, entry)
@@ -1018,13 +1029,6 @@ class MongoDataManager:
             pending.pop(0)
             LOG.info('undid the writes of an aborted transaction to %s.%s '
                      'now that the server answers', db_name, coll_name)
-
-    def _undo_raw(self, raw_ops, by_coll):
-        for (db_name, coll_name), ops in by_coll.items():
-            if ops:
-                yield db_name, coll_name, ops
-        for _, (db_name, coll_name, op) in reversed(raw_ops):
-            yield db_name, coll_name, [op]
 
     def _invalidate_after_abort(self):
         """Nothing aborted may come back: objects new in the transaction
@@ -1087,11 +1091,119 @@ class MongoDataManager:
 
     def tpc_finish(self, transaction):
         # Everything is durable since tpc_vote; only forget.
-        self._undo = collections.OrderedDict()
         self.reset()
 
     def tpc_abort(self, transaction):
         self.abort(transaction)
+
+    def savepoint(self):
+        """A savepoint (``transaction.interfaces.IDataManagerSavepoint``).
+
+        Pending changes are written first, so the savepoint is a position
+        in the write log; ``rollback()`` restores the database to it (the
+        undo writes after it in standalone mode; in server-transaction mode,
+        which has no partial rollback, a new server transaction that is sent
+        the writes up to it again) and turns every object the transaction
+        touched into a ghost, so it reloads the state of the savepoint.
+        Objects added after it are new objects again.  Like
+        ``savepoint(optimistic=True)`` in ZODB, it also lets the cache
+        shrink (``cacheGC``).
+        """
+        self.flush()
+        state = _SavepointState(
+            mark=self._log.mark(),
+            touched=dict(self._touched),
+            new=dict(self._new_objects),
+            removed=dict(self._removed_for_good))
+        self.cacheGC()
+        return _Savepoint(self, state)
+
+    def _rollback_to(self, state):
+        self._refuse_if_failed()
+        try:
+            self._restore_database(state.mark)
+        except BaseException as err:
+            self._failure = err
+            raise
+        self._restore_objects(state)
+
+    def _restore_database(self, mark):
+        # Pending changes made after the savepoint are dropped unsent.
+        self._registered_objects = {}
+        self._inserted_objects = {}
+        self._removed_objects = {}
+        self._raw_writes = collections.OrderedDict()
+        self._query_neutral.clear()
+        self.dirty_for_queries = False
+        rolled_back = self._log.since(mark)
+        for entry in rolled_back:
+            if entry.dbref is not None:
+                self._latest_states.pop(entry.dbref, None)
+                self._loaded_digests.pop(entry.dbref, None)
+        if not self.uses_transactions:
+            self._undo_writes(mark)
+            return
+        self._log.truncate(mark)
+        if self._session is None or not self._session.in_transaction:
+            return
+        self._session.abort_transaction()
+        if self._log:
+            self._replay_log()
+
+    def _replay_log(self):
+        """Send the write log again, in a new server transaction."""
+        session = self.op_session()
+        for (db_name, coll_name), ops in self._log.replay():
+            coll = self.raw_collection(db_name, coll_name)
+            try:
+                coll.bulk_write(ops, ordered=True, session=session)
+            except pymongo.errors.BulkWriteError as err:
+                first = (err.details.get('writeErrors') or [{}])[0]
+                raise interfaces.ConflictError(
+                    'cannot roll back to the savepoint: writing %s.%s again '
+                    'in a new server transaction failed (%s); another '
+                    'transaction wrote the same documents' % (
+                        db_name, coll_name, first.get('errmsg'))) from err
+            except pymongo.errors.OperationFailure as err:
+                if err.code == _WRITE_CONFLICT or \
+                        err.has_error_label('TransientTransactionError'):
+                    raise interfaces.ConflictError(
+                        'cannot roll back to the savepoint: write conflict '
+                        'in %s.%s' % (db_name, coll_name)) from err
+                raise
+
+    def _restore_objects(self, state):
+        for key, obj in list(self._new_objects.items()):
+            if key in state.new:
+                continue
+            # Added after the savepoint: a new object again.
+            if self._identity.get(obj._p_oid) is obj:
+                self._identity.pop(obj._p_oid)
+            del self._new_objects[key]
+            try:
+                obj._p_jar = None
+                obj._p_oid = None
+            except ValueError:
+                LOG.debug('cannot detach %r after rollback', obj)
+        for key, obj in list(self._removed_for_good.items()):
+            if key in state.removed:
+                continue
+            del self._removed_for_good[key]
+            if obj._p_oid is not None and \
+                    self._identity.get(obj._p_oid) is None:
+                self._identity[obj._p_oid] = obj
+        touched = list(self._touched.values())
+        self._touched = dict(state.touched)
+        # What containers remembered in this transaction may be newer than
+        # the savepoint.
+        self.annotations.clear()
+        for obj in touched + self._identity.values():
+            if obj._p_oid is not None and obj._p_changed is not None:
+                try:
+                    obj._p_invalidate()
+                except Exception:  # one that refuses must not stop us
+                    LOG.debug('cannot invalidate %r after rollback', obj,
+                              exc_info=True)
 
     def sortKey(self):
         # '~' sorts after the names other data managers use (ZODB uses its
@@ -1108,3 +1220,18 @@ class MongoDataManager:
         if isinstance(error, pymongo.errors.PyMongoError):
             return error.has_error_label('TransientTransactionError')
         return False
+
+
+_SavepointState = collections.namedtuple(
+    '_SavepointState', ['mark', 'touched', 'new', 'removed'])
+
+
+@zope.interface.implementer(transaction.interfaces.IDataManagerSavepoint)
+class _Savepoint:
+
+    def __init__(self, datamanager, state):
+        self._datamanager = datamanager
+        self._state = state
+
+    def rollback(self):
+        self._datamanager._rollback_to(self._state)
