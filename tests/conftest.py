@@ -1,1 +1,1 @@
-pytest_plugins = ['zmongo.testing']
+pytest_plugins = ['zmongo.testing', 'pytester']

@@ -4,7 +4,8 @@ import pytest
 import transaction
 import zope.component
 from zope.configuration import xmlconfig
-from zope.publisher.browser import TestRequest
+# Imported under another name: pytest would try to collect a Test* class.
+from zope.publisher.browser import TestRequest as Request
 from zope.traversing.api import getPath, getRoot, traverse
 from zope.traversing.browser.absoluteurl import absoluteURL
 
@@ -48,7 +49,7 @@ def configured(registry):
 
 
 def url(obj):
-    return absoluteURL(obj, TestRequest())
+    return absoluteURL(obj, Request())
 
 
 def new_container(kind):
@@ -92,7 +93,7 @@ def test_items_through_their_container(kind, site):
         assert traverse(root, '%s/%s' % (kind, name)) is item
     # The absolute_url view, by name, as templates use it.
     view = zope.component.getMultiAdapter(
-        (box['a b'], TestRequest()), name='absolute_url')
+        (box['a b'], Request()), name='absolute_url')
     assert str(view) == 'http://127.0.0.1/%s/a%%20b' % kind
     assert [crumb['name'] for crumb in view.breadcrumbs()] == [
         '', kind, 'a b']

@@ -755,7 +755,8 @@ class ObjectReader:
         t = type(state)
         if t in _READ_AS_IS:
             return state
-        if t is bson.DBRef:
+        # Any DBRef subclass (zmongo's own oids among them) is a reference.
+        if t is bson.DBRef or isinstance(state, bson.DBRef):
             if state.database is None:
                 # MongoDB's convention: a reference without a database points
                 # into the database of the document holding it.

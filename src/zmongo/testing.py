@@ -380,37 +380,74 @@ try:
 except ImportError:  # pragma: no cover - pytest is only needed for fixtures
     pytest = None
 
-if pytest is not None:
 
-    def _standalone_mode(request):
-        callspec = getattr(request.node, 'callspec', None)
-        return callspec is not None and \
-            callspec.params.get('datamanager') == 'standalone'
+def _fixture(**options):
+    # With pytest, a fixture; without it (a Sphinx build from the ``docs``
+    # extra, an application that tests with unittest), the plain function,
+    # so ``zmongo.testing.mongo`` and friends exist -- and are documented --
+    # whether or not pytest is installed.
+    if pytest is None:
+        return lambda function: function
+    return pytest.fixture(**options)
 
-    @pytest.fixture
-    def mongo(request):
-        """A :class:`MongoFixture`, set up and torn down around the test.
 
-        In the standalone run of a test that uses the ``datamanager``
-        fixture, it is connected to a server that presents itself as
-        standalone (see :func:`get_test_uri`), as that data manager is.
-        """
-        standalone = _standalone_mode(request)
-        fixture = MongoFixture(
-            get_test_uri(standalone=True) if standalone else None).setUp()
-        try:
-            yield fixture
-        finally:
-            fixture.tearDown()
+def _standalone_mode(request):
+    callspec = getattr(request.node, 'callspec', None)
+    return callspec is not None and \
+        callspec.params.get('datamanager') == 'standalone'
 
-    @pytest.fixture(params=['transactions', 'standalone'])
-    def datamanager(request, mongo):
-        """A data manager, once in server-transaction mode and once in
-        standalone (undo) mode."""
-        return mongo.make_datamanager(
-            transactions=request.param == 'transactions')
 
-    @pytest.fixture
-    def commands(mongo):
-        """The :class:`CommandCounter` of the test's client."""
-        return mongo.commands
+@_fixture()
+def mongo(request):
+    """A :class:`MongoFixture`, set up and torn down around the test.
+
+    In the standalone run of a test that uses the ``datamanager`` fixture,
+    it is connected to a server that presents itself as standalone (see
+    :func:`get_test_uri`), as that data manager is.
+    """
+    standalone = _standalone_mode(request)
+    fixture = MongoFixture(
+        get_test_uri(standalone=True) if standalone else None).setUp()
+    try:
+        yield fixture
+    finally:
+        fixture.tearDown()
+
+
+#: The modes of the ``datamanager`` fixture, as its test ids name them.
+DATAMANAGER_MODES = ('transactions', 'standalone')
+
+
+@_fixture(params=DATAMANAGER_MODES)
+def datamanager(request, mongo):
+    """A data manager on the test's database, in each of its two modes.
+
+    zmongo works differently on a server with multi-document transactions
+    (every read and write in one server transaction) and without (writes
+    undone on abort), and code on top of it should work in both: a test
+    that uses this fixture runs twice, ``test_x[transactions]`` and
+    ``test_x[standalone]``; the standalone run talks to a server that
+    presents itself as standalone, as a standalone ``mongod`` does (no
+    transactions, no retryable writes; see :func:`get_test_uri`), and so
+    does the ``mongo`` fixture of that run.  To run a test in one mode only, parametrize
+    the fixture indirectly::
+
+        @pytest.mark.parametrize('datamanager', ['standalone'], indirect=True)
+        def test_x(datamanager):
+            ...
+
+    (``pytestmark = pytest.mark.parametrize(...)`` does it for a module.)
+    """
+    if request.param not in DATAMANAGER_MODES:
+        raise ValueError(
+            'datamanager fixture: unknown mode %r; parametrize it with one '
+            'of %s' % (request.param, ', '.join(map(repr,
+                                                     DATAMANAGER_MODES))))
+    return mongo.make_datamanager(
+        transactions=request.param == 'transactions')
+
+
+@_fixture()
+def commands(mongo):
+    """The :class:`CommandCounter` of the test's client."""
+    return mongo.commands
