@@ -4,6 +4,8 @@ suite's model modules by name, and this module is under none of them.
 ``CALLS`` records every call into their code, so a test can prove that
 loading a document that names them ran nothing of theirs.
 """
+import enum
+
 import persistent
 
 #: (what, arguments) for each call of the code below.
@@ -43,7 +45,15 @@ class Page(persistent.Persistent):
         self.title = title
 
 
+class Color(enum.Enum):
+    """Members are looked up by value: loadable without trust."""
+    RED = 1
+    GREEN = 2
+
+
 def make_phone(number):
     """An application factory, as a mongopersist document may name one."""
     CALLS.append(('make_phone', (number,)))
-    return Phone.__new__(Phone)
+    phone = Phone.__new__(Phone)
+    phone.number = number
+    return phone
