@@ -77,13 +77,53 @@ Values
     attribute dict goes into ``_py_state``; the item iterators of
     ``__reduce__`` go into ``_py_list_items`` / ``_py_dict_items``.
 
-  Loading calls only classes and registered factories
-  (:mod:`zmongo._safety`); a document naming anything else is refused with
-  ``UnsafeDocumentError``.  Writing refuses the same objects up front
-  (``SerializationError``), so nothing is stored that could not be loaded.
 * custom serializers (:class:`ObjectSerializer`, registered in
   :data:`SERIALIZERS`) take precedence over all of the above, except for
   the BSON-native types.
+
+What loading may do
+-------------------
+A document names classes and factories; it never decides what code runs
+(the rules live in :mod:`zmongo._safety`):
+
+* always loadable: ``persistent.Persistent`` subclasses and members of
+  ``enum.Enum`` subclasses (looked up by value, never made) from modules
+  the application has already imported, and these standard-library value
+  types: ``object``, ``set``, ``frozenset``, ``list``, ``tuple``,
+  ``dict``, ``bytes``, ``bytearray``, ``str``, ``int``, ``float``,
+  ``bool``, ``complex``, ``range``, ``slice``; ``datetime``'s ``date``,
+  ``datetime``, ``time``, ``timedelta``, ``timezone``;
+  ``decimal.Decimal``, ``fractions.Fraction``, ``uuid.UUID``,
+  ``zoneinfo.ZoneInfo``; ``collections``' ``OrderedDict``, ``Counter``,
+  ``deque``; ``ipaddress``' addresses, networks and interfaces.  A
+  ``_py_factory`` naming one of them is called only with arguments of the
+  shapes their ``__reduce__`` gives (Python 3 or 2): collections already
+  in the document, numbers, short strings, codecs Python has loaded -- not
+  ``bytes(10**12)``, ``list(range(10**12))`` or
+  ``Fraction('1e999999999')``;
+* loadable when trusted: instances of any other class (``_py_type``, the
+  pickle helpers ``copyreg._reconstructor`` / ``copyreg.__newobj__``), made
+  as pickle makes them -- ``__new__`` (``object.__new__`` for protocol 0)
+  and the stored state, never ``__init__`` -- if the class is registered
+  (:func:`register_type`) or its module lies under a trusted prefix
+  (:func:`trust_modules`, a data manager's ``trusted_modules``);
+* called with document values: only factories registered with
+  :func:`register_factory` (or a data manager's ``factories``), and the
+  standard-library types above;
+* ``_py_constant`` and stored classes (``{'_py_type': 'type', ...}``)
+  resolve to attributes of imported or trusted modules: references, never
+  called;
+* a module that is not imported is imported for a document only when it
+  lies under a trusted prefix (zmongo's own ``zmongo.container`` and
+  ``zmongo.serialize`` always do);
+* values nest at most 100 levels deep, as in MongoDB.
+
+Anything else is refused with ``UnsafeDocumentError`` (a document naming
+code) or ``DocumentLoadError`` (one that cannot be read), naming the
+database, collection, ``_id``, the field path in the document and the call
+that would allow it; nothing was called or imported.  Writing refuses the
+same objects up front (``SerializationError``), so nothing is stored that
+could not be loaded.
 """
 import copyreg
 import datetime
