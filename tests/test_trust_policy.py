@@ -183,6 +183,20 @@ def test_an_enum_value_that_is_no_member_is_a_load_error(mongo):
         load(mongo, ref)
 
 
+def test_flag_combinations_load_without_the_classes_own_hooks(mongo):
+    ref = insert(mongo,
+                 access={'_py_factory': MODULE + '.Access',
+                         '_py_factory_args': [3]},
+                 strict={'_py_factory': MODULE + '.Strict',
+                         '_py_factory_args': [3]})
+    with pytest.raises(interfaces.DocumentLoadError, match='field strict'):
+        load(mongo, ref)
+    assert um.CALLS == []
+    transaction.abort()
+    mongo.db[COLL].update_one({'_id': ref.id}, {'$unset': {'strict': 1}})
+    assert load(mongo, ref).access == um.Access.READ | um.Access.WRITE
+
+
 def test_persistent_object_of_its_own_document_needs_no_trust(mongo):
     dm = mongo.make_datamanager()
     dm.root['page'] = um.Page('Home')

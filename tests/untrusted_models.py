@@ -51,6 +51,21 @@ class Color(enum.Enum):
     GREEN = 2
 
 
+class Access(enum.Flag):
+    """Combinations of flags are made by the standard library's code."""
+    READ = 1
+    WRITE = 2
+
+
+class Strict(enum.Flag):
+    """Its own ``_missing_`` is the application's code: not called."""
+    ONE = 1
+
+    @classmethod
+    def _missing_(cls, value):
+        CALLS.append(('_missing_', (value,)))
+
+
 def make_phone(number):
     """An application factory, as a mongopersist document may name one."""
     CALLS.append(('make_phone', (number,)))

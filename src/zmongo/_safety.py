@@ -364,7 +364,8 @@ def _member(cls, value):
         if member._value_ == value:
             return member
     if issubclass(cls, enum.Flag) and isinstance(value, int) and \
-            type(cls)._missing_ is enum.Flag._missing_:
+            getattr(cls._missing_, '__func__', None) is \
+            enum.Flag._missing_.__func__:
         return cls(value)       # a combination of flags: the stdlib's code
     raise interfaces.DocumentLoadError(
         '%r is not a value of %s' % (value, _name(cls)))
