@@ -22,6 +22,7 @@ import pytest
 import transaction
 
 from zmongo.testing import MongoFixture
+from zmongo.testing import trusting
 
 #: The module name classes defined in the documentation are stored under.
 DOCS_MODULE = 'zmongo_docs'
@@ -75,7 +76,9 @@ def rst_doctest_setup(request, doctest_namespace):
     sys.modules[DOCS_MODULE] = DoctestGlobalsModule(
         DOCS_MODULE, request.node.dtest.globs)
     try:
-        yield mongo
+        # What a document trusts or registers ends with it.
+        with trusting():
+            yield mongo
     finally:
         transaction.abort()
         sys.modules.pop(DOCS_MODULE, None)

@@ -157,10 +157,16 @@ def test_refused_document_is_left_as_it_was(datamanager, mongo, marker):
 
 # -- allowed: classes and registered factories --------------------------------
 
-def test_classes_are_called(mongo):
+def test_trusted_class_is_called_only_once_registered_as_factory(mongo):
+    # Trusted (tests/conftest.py): its instances load from _py_type; but
+    # calling it is a constructor the document chose.
     ref = insert(mongo, value={'_py_factory': 'tests.serialize_models.Plain',
                                '_py_factory_args': [], 'a': 1})
-    assert load(mongo, ref).value == sm.Plain(a=1)
+    err = load_fails(mongo, ref, interfaces.UnsafeDocumentError)
+    assert 'register_factory(tests.serialize_models.Plain)' in str(err)
+    transaction.abort()
+    value = load(mongo, ref, factories=[sm.Plain]).value
+    assert value == sm.Plain(a=1)
 
 
 def test_registered_factory_is_called(mongo):

@@ -59,7 +59,8 @@ def test_every_attribute_reaches_the_data_managers():
          'conflict_handler="zmongo.conflict.SimpleSerialConflictHandler" '
          'transactions="off" write_concern="2" journal="false" '
          'read_concern="majority" read_preference="secondaryPreferred" '
-         'transaction_timeout="7.5" timeout="3"')
+         'transaction_timeout="7.5" timeout="3" '
+         'trusted_modules="myapp  lib.content"')
     provider = get_provider('other')
     options = provider.datamanager_options
     assert options['default_database'] == 'site'
@@ -72,6 +73,8 @@ def test_every_attribute_reaches_the_data_managers():
     assert options['read_preference'] == ReadPreference.SECONDARY_PREFERRED
     assert options['transaction_timeout'] == 7.5
     assert provider.client_options == {'timeoutMS': 3000}
+    assert options['trusted_modules'] == {'myapp', 'lib.content'}
+    assert provider.get().trusted_modules == {'myapp', 'lib.content'}
     with pytest.raises(zope.component.ComponentLookupError):
         get_provider('')
 
@@ -82,6 +85,7 @@ def test_defaults():
     assert options['transactions'] == 'auto'
     assert options['write_concern'].document == {'w': 'majority', 'j': True}
     assert 'conflict_handler_factory' not in options
+    assert 'trusted_modules' not in options
 
 
 def test_uri_from_the_environment(monkeypatch):
@@ -125,6 +129,10 @@ def test_missing_environment_variable_fails_with_file_and_line(monkeypatch):
     ('uri="mongodb://h/" database="s" '
      'conflict_handler="zmongo.container.MongoContainer"',
      'conflict_handler must name a class implementing IConflictHandler'),
+    ('uri="mongodb://h/" database="s" trusted_modules="myapp my-lib"',
+     "trusted_modules: each prefix is a module name"),
+    ('uri="mongodb://h/" database="s" trusted_modules="myapp."',
+     "trusted_modules: each prefix is a module name"),
 ])
 def test_bad_attributes_fail_at_configuration_time(attributes, complaint):
     with pytest.raises(ConfigurationError) as info:

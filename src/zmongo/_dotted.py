@@ -3,9 +3,32 @@
 mongopersist ran on Python 2, so stored documents can name
 ``copy_reg._reconstructor`` or ``__builtin__.set``; the standard library's
 own pickle compatibility table maps those to their Python 3 homes.
+
+Importing a module runs its code, so :func:`resolve` imports nothing unless
+its caller says which modules it may import: a name read from a document
+only reaches modules the application already imported, or ones under a
+prefix it trusts (:mod:`zmongo._safety` decides).
 """
 import _compat_pickle
 import importlib
+import importlib.util
+import sys
+
+
+class NotImported(ImportError):
+    """The name lies in a module that is not imported and may not be.
+
+    ``module`` is the longest such module name; ``exists`` says whether an
+    importer would find it (asked of the finders, which run no module
+    code), so a message can tell "not allowed" from "not there".
+    """
+
+    def __init__(self, path, module, exists):
+        super().__init__(
+            'cannot resolve %r: module %r is not imported' % (path, module))
+        self.path = path
+        self.module = module
+        self.exists = exists
 
 
 def get_dotted_name(obj):
@@ -19,6 +42,13 @@ def is_importable_name(path):
     return '<locals>' not in path and '<lambda>' not in path
 
 
+def is_dotted_name(path):
+    """True for ``a.b.C``: identifiers joined by dots, at least two."""
+    if not isinstance(path, str) or '.' not in path:
+        return False
+    return all(part.isidentifier() for part in path.split('.'))
+
+
 def _py2_to_py3(module, name):
     key = (module, name)
     if key in _compat_pickle.NAME_MAPPING:
@@ -26,30 +56,60 @@ def _py2_to_py3(module, name):
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
-def resolve(path):
-    """Import and return the object named by the dotted ``path``.
+def _never(module_name):
+    return False
 
-    Tries the longest importable module prefix and walks attributes from
-    there, so nested classes (``mod.Outer.Inner``) resolve too.  Raises
-    ``ImportError`` naming the path when nothing matches; failures are not
-    cached, so a module installed later is found.
+
+def _exists(module_name):
+    """Would an import find ``module_name``?  Asks the finders (which run
+    no module code) for the first part that is not imported: its parent
+    is, so they can answer without importing anything."""
+    parts = module_name.split('.')
+    for end in range(1, len(parts) + 1):
+        name = '.'.join(parts[:end])
+        if sys.modules.get(name) is not None:
+            continue
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            return False
+    return True
+
+
+def resolve(path, may_import=_never):
+    """Return the object named by the dotted ``path``.
+
+    Tries the longest module prefix first and walks attributes from there,
+    so nested classes (``mod.Outer.Inner``) resolve too.  A module already
+    in ``sys.modules`` is used as it is; any other is imported only if
+    ``may_import(module_name)`` says so -- otherwise :class:`NotImported`.
+    Raises ``ImportError`` naming the path when nothing matches; failures
+    are not cached, so a module installed later is found.
     """
-    if not isinstance(path, str) or not path or '.' not in path:
+    if not is_dotted_name(path):
         raise ImportError('not a dotted name: %r' % (path,))
     parts = path.split('.')
+    blocked = None
     for split in range(len(parts) - 1, 0, -1):
         module_name = '.'.join(parts[:split])
         attrs = parts[split:]
         module_name, first = _py2_to_py3(module_name, attrs[0])
         attrs = [first] + attrs[1:]
-        try:
-            obj = importlib.import_module(module_name)
-        except ImportError:
-            continue
+        obj = sys.modules.get(module_name)
+        if obj is None:
+            if not may_import(module_name):
+                blocked = blocked or module_name
+                continue
+            try:
+                obj = importlib.import_module(module_name)
+            except ImportError:
+                continue
         try:
             for attr in attrs:
                 obj = getattr(obj, attr)
         except AttributeError:
             continue
         return obj
+    if blocked is not None:
+        raise NotImported(path, blocked, _exists(blocked))
     raise ImportError('cannot resolve %r: no such module or attribute' % path)

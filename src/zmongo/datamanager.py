@@ -149,8 +149,9 @@ class MongoDataManager:
     ``read_concern``, ``read_preference``, ``transaction_timeout`` (seconds
     a commit may take), ``transaction_manager``, ``serializers`` (instead of
     :data:`zmongo.serialize.SERIALIZERS`), ``factories`` (extra factories
-    documents may call) and ``name_map`` (a shared
-    :class:`zmongo._namemap.NameMap` cache).
+    documents may call), ``trusted_modules`` (module prefixes whose classes
+    documents may hold, beside :func:`zmongo.serialize.trust_modules`) and
+    ``name_map`` (a shared :class:`zmongo._namemap.NameMap` cache).
     """
 
     default_database = _names.DEFAULT_DATABASE
@@ -163,8 +164,8 @@ class MongoDataManager:
                  *, transactions='auto', write_concern=None,
                  read_concern=None, read_preference=None,
                  transaction_timeout=None, transaction_manager=None,
-                 serializers=None, factories=(), name_map=None,
-                 cache_size=400):
+                 serializers=None, factories=(), trusted_modules=(),
+                 name_map=None, cache_size=400):
         if transactions not in ('auto', True, False):
             raise ValueError("transactions must be 'auto', True or False, "
                              "not %r" % (transactions,))
@@ -177,6 +178,8 @@ class MongoDataManager:
         self.transaction_manager = transaction_manager or transaction.manager
         self.serializers = serializers
         self.factories = serialize._safety.FactoryRegistry(factories)
+        #: Module prefixes this data manager trusts (read by its reader).
+        self.trusted_modules = serialize._safety.prefixes(trusted_modules)
         self._transactions_option = transactions
         self._transactions = None if transactions == 'auto' else transactions
         self.write_concern = write_concern or WriteConcern('majority', j=True)

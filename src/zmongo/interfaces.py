@@ -145,12 +145,18 @@ class SerializationError(TypeError):
 class UnsafeDocumentError(ValueError):
     """A document names code the loader refuses to run.
 
-    Raised instead of calling a ``_py_factory`` that is neither a class nor a
-    factory the application registered (see
-    :func:`zmongo.serialize.register_factory`), or instead of creating a
-    standard-library class that is not a plain data type, or a
-    ``_py_persistent_type`` that is not a ``persistent.Persistent`` class.
-    Nothing was called; documents from an untrusted writer cannot run code.
+    Loading only makes persistent objects, enum members, the standard
+    library's plain value types (from arguments of the shapes zmongo
+    writes) and instances of classes the application trusts
+    (``zmongo.serialize.register_type``, ``trust_modules``, a data
+    manager's ``trusted_modules``), and only calls factories it registered
+    (``register_factory``); it imports a module a document names only under
+    a trusted prefix.  Anything else raises this, before anything was
+    called or imported.  The message names the database, collection,
+    ``_id`` and field, and the call that would allow it; the same facts are
+    attributes: ``database``, ``collection``, ``document_id``, ``field``
+    (the path in the document, such as ``phone._py_type``) and ``reason``.
+    Other documents still load, and the transaction can still commit.
     """
 
 
@@ -158,9 +164,11 @@ class DocumentLoadError(ValueError):
     """A stored document cannot be turned back into an object.
 
     Raised when an object is loaded (its class resolved, its ghost
-    activated, or ``setstate`` called); the message names the collection, the ``_id`` and what was wrong (a
-    class that cannot be imported, a malformed field, a ``__setstate__``
-    that failed, ...).
+    activated, or ``setstate`` called): a class or module that does not
+    exist, a malformed field, values nested deeper than MongoDB stores
+    (100 levels), arguments a standard-library type rejects, a
+    ``__setstate__`` that failed.  The message and the attributes name the
+    document as for :class:`UnsafeDocumentError`.
     """
 
 
@@ -300,10 +308,13 @@ class IObjectWriter(zope.interface.Interface):
 class IObjectReader(zope.interface.Interface):
     """Turns MongoDB documents back into Python objects.
 
-    Used by the data manager when it loads.  It never calls code a document
-    names unless it is a class or a factory the application registered
-    (``UnsafeDocumentError`` otherwise), so documents from an untrusted
-    writer cannot run code.
+    Used by the data manager when it loads.  A document only names classes
+    and factories; the reader makes instances without calling their
+    constructors, calls only factories the application registered, and
+    imports no module a document names unless it is under a trusted prefix
+    (``UnsafeDocumentError`` otherwise; the rules are in
+    :mod:`zmongo.serialize`), so documents from an untrusted writer cannot
+    run code.
     """
 
     def resolve(dbref):

@@ -34,7 +34,8 @@ class MongoDataManagerProvider:
       manager was made for -- objects of one thread or transaction never
       leak into another;
     * every data manager gets ``datamanager_options`` (``default_database``,
-      ``root_database``, ``conflict_handler_factory``, ``transactions``, ...;
+      ``root_database``, ``conflict_handler_factory``, ``transactions``,
+      ``trusted_modules``, ...;
       checked here, so a misspelt option fails at once) and shares one
       :class:`zmongo._namemap.NameMap`, so the collection -> class map is
       read once per process, not once per transaction.

@@ -77,13 +77,53 @@ Values
     attribute dict goes into ``_py_state``; the item iterators of
     ``__reduce__`` go into ``_py_list_items`` / ``_py_dict_items``.
 
-  Loading calls only classes and registered factories
-  (:mod:`zmongo._safety`); a document naming anything else is refused with
-  ``UnsafeDocumentError``.  Writing refuses the same objects up front
-  (``SerializationError``), so nothing is stored that could not be loaded.
 * custom serializers (:class:`ObjectSerializer`, registered in
   :data:`SERIALIZERS`) take precedence over all of the above, except for
   the BSON-native types.
+
+What loading may do
+-------------------
+A document names classes and factories; it never decides what code runs
+(the rules live in :mod:`zmongo._safety`):
+
+* always loadable: ``persistent.Persistent`` subclasses and members of
+  ``enum.Enum`` subclasses (looked up by value, never made) from modules
+  the application has already imported, and these standard-library value
+  types: ``object``, ``set``, ``frozenset``, ``list``, ``tuple``,
+  ``dict``, ``bytes``, ``bytearray``, ``str``, ``int``, ``float``,
+  ``bool``, ``complex``, ``range``, ``slice``; ``datetime``'s ``date``,
+  ``datetime``, ``time``, ``timedelta``, ``timezone``;
+  ``decimal.Decimal``, ``fractions.Fraction``, ``uuid.UUID``,
+  ``zoneinfo.ZoneInfo``; ``collections``' ``OrderedDict``, ``Counter``,
+  ``deque``; ``ipaddress``' addresses, networks and interfaces.  A
+  ``_py_factory`` naming one of them is called only with arguments of the
+  shapes their ``__reduce__`` gives (Python 3 or 2): collections already
+  in the document, numbers, short strings, codecs Python has loaded -- not
+  ``bytes(10**12)``, ``list(range(10**12))`` or
+  ``Fraction('1e999999999')``;
+* loadable when trusted: instances of any other class (``_py_type``, the
+  pickle helpers ``copyreg._reconstructor`` / ``copyreg.__newobj__``), made
+  as pickle makes them -- ``__new__`` (``object.__new__`` for protocol 0)
+  and the stored state, never ``__init__`` -- if the class is registered
+  (:func:`register_type`) or its module lies under a trusted prefix
+  (:func:`trust_modules`, a data manager's ``trusted_modules``);
+* called with document values: only factories registered with
+  :func:`register_factory` (or a data manager's ``factories``), and the
+  standard-library types above;
+* ``_py_constant`` and stored classes (``{'_py_type': 'type', ...}``)
+  resolve to attributes of imported or trusted modules: references, never
+  called;
+* a module that is not imported is imported for a document only when it
+  lies under a trusted prefix (zmongo's own ``zmongo.container`` and
+  ``zmongo.serialize`` always do);
+* values nest at most 100 levels deep, as in MongoDB.
+
+Anything else is refused with ``UnsafeDocumentError`` (a document naming
+code) or ``DocumentLoadError`` (one that cannot be read), naming the
+database, collection, ``_id``, the field path in the document and the call
+that would allow it; nothing was called or imported.  Writing refuses the
+same objects up front (``SerializationError``), so nothing is stored that
+could not be loaded.
 """
 import copyreg
 import datetime
@@ -106,25 +146,58 @@ from zmongo._dotted import get_dotted_name  # noqa: F401  (public name)
 __all__ = [
     'ObjectSerializer', 'ObjectWriter', 'ObjectReader', 'SERIALIZERS',
     'get_dotted_name', 'PersistentDict', 'PersistentList',
-    'register_factory', 'unregister_factory',
+    'register_factory', 'unregister_factory', 'register_type',
+    'unregister_type', 'trust_modules', 'untrust_modules',
 ]
 
 #: Custom serializers (``IObjectSerializer``), asked in order.  A data
 #: manager can be given its own list with its ``serializers`` option.
 SERIALIZERS = []
 
-#: Factories documents may call besides classes (see :mod:`zmongo._safety`).
-FACTORIES = _safety.FactoryRegistry()
+#: Factories documents may call (see :mod:`zmongo._safety`).  A data
+#: manager can add its own with its ``factories`` option.
+FACTORIES = _safety.REGISTRY.factories
 
 
 def register_factory(factory):
-    """Let stored documents name ``factory`` (a callable or its dotted name)
-    as their ``_py_factory``.  Classes need no registration."""
+    """Let stored documents name ``factory`` (a callable or its dotted
+    name) as their ``_py_factory`` and have it called with the document's
+    ``_py_factory_args``: only for callables meant to rebuild stored values
+    (mongopersist documents of classes with their own ``__reduce__``, or
+    factory functions).  Returns ``factory``."""
     return FACTORIES.register(factory)
 
 
 def unregister_factory(factory):
+    """Undo :func:`register_factory`."""
     FACTORIES.unregister(factory)
+
+
+def register_type(cls):
+    """Let documents hold instances of the plain (non-persistent) class
+    ``cls`` (``_py_type``), rebuilt as pickle does: ``__new__`` and the
+    stored state, never ``__init__``.  Returns ``cls``, so it can decorate
+    the class."""
+    return _safety.REGISTRY.register_type(cls)
+
+
+def unregister_type(cls):
+    """Undo :func:`register_type`."""
+    _safety.REGISTRY.unregister_type(cls)
+
+
+def trust_modules(*prefixes):
+    """Trust the modules ``prefixes`` name, and those below them (``'myapp'``
+    covers ``myapp`` and ``myapp.*``): documents may hold instances of
+    their classes, and may name them before the application imported them
+    (zmongo then imports them).  For every data manager of the process; one
+    data manager alone: its ``trusted_modules`` option."""
+    _safety.REGISTRY.trust(prefixes)
+
+
+def untrust_modules(*prefixes):
+    """Undo :func:`trust_modules` for these prefixes."""
+    _safety.REGISTRY.untrust(prefixes)
 
 
 _INT64_MIN = -(1 << 63)
@@ -610,14 +683,52 @@ class ObjectWriter:
         return obj._p_oid
 
 
+#: The two ways a document fails to load; either carries the field path.
+_LOAD_ERRORS = (interfaces.UnsafeDocumentError, interfaces.DocumentLoadError)
+#: What a standard-library constructor or ``__setstate__`` raises when the
+#: document's values do not fit it.
+_BUILD_ERRORS = (TypeError, ValueError, KeyError, AttributeError,
+                 ArithmeticError, LookupError)
+
+
+def _in_field(err, segment):
+    """Record, while ``err`` rises out of a value, where in the document it
+    happened (``value._py_factory_args[0]``)."""
+    path = err.__dict__.setdefault('field_path', [])
+    path.insert(0, segment)
+    return err
+
+
+def _located(err, doc_id, database, collection, field_path=None):
+    """``err`` again, its message naming the document and field it is
+    about, its attributes too (see ``interfaces.DocumentLoadError``)."""
+    if field_path is None:
+        field_path = err.__dict__.get('field_path', [])
+    field = _format_path(field_path)
+    where = 'document %r of %s.%s' % (doc_id, database, collection)
+    if field:
+        where += ', field %s' % field
+    located = type(err)('%s: %s' % (where, err))
+    located.database = database
+    located.collection = collection
+    located.document_id = doc_id
+    located.field = field
+    located.reason = str(err)
+    return located
+
+
 @zope.interface.implementer(interfaces.IObjectReader)
 class ObjectReader:
-    """Builds objects from documents; calls nothing a document names unless
-    :mod:`zmongo._safety` allows it."""
+    """Builds objects from documents; what a document may make it import,
+    create or call is decided by :mod:`zmongo._safety` (the rules are in
+    the module docstring above)."""
 
     def __init__(self, jar):
         self._jar = jar
-        self._resolved = {}
+        # The application's registry plus this data manager's own trust.
+        self._policy = _safety.Policy(
+            getattr(jar, 'trusted_modules', ()),
+            getattr(jar, 'factories', None))
         # Per reader (so per data manager), misses included: a collection
         # name is looked up once, and a class installed later is found by
         # the next data manager.
@@ -625,6 +736,10 @@ class ObjectReader:
         # Persistent classes by the path documents name them with: checked
         # once per reader, not once per document loaded.
         self._persistent_classes = {}
+        # Found names (references: nothing found is called for finding it).
+        self._resolved = {}
+        # How deeply nested the value being read is (MAX_DEPTH).
+        self._depth = 0
 
     @property
     def _serializers(self):
@@ -635,31 +750,42 @@ class ObjectReader:
 
     # -- names --------------------------------------------------------------
 
-    def simple_resolve(self, path):
-        """The object at dotted ``path`` (cached per reader while found)."""
+    def _lookup(self, path, what):
         try:
             return self._resolved[path]
-        except KeyError:
+        except (KeyError, TypeError):
             pass
-        obj = _dotted.resolve(path)
+        obj = self._policy.resolve(path, what)
         self._resolved[path] = obj
         return obj
 
-    def _resolve_class(self, path, what):
+    def simple_resolve(self, path):
+        """The object at dotted ``path``, a reference that is not called
+        (cached per reader while found).  Only modules already imported,
+        or under a trusted prefix, are searched: ``ImportError`` when
+        nothing is found there, ``UnsafeDocumentError`` when only
+        importing an untrusted module could find it."""
         try:
-            klass = self.simple_resolve(path)
-        except ImportError as err:
+            return self._lookup(path, 'name')
+        except interfaces.DocumentLoadError as err:
+            raise ImportError(str(err)) from None
+
+    def _resolve_class(self, path, what):
+        """A class whose instances a document may have made (``_py_type``):
+        see :meth:`zmongo._safety.Policy.instance_class`."""
+        if not isinstance(path, str):
             raise interfaces.DocumentLoadError(
-                '%s %r cannot be imported: %s' % (what, path, err)) from err
+                '%s must be a dotted class name, not %s'
+                % (what, _describe(path)))
+        return self._policy.allow_instances(
+            self._class_at(path, what), what)
+
+    def _class_at(self, path, what):
+        klass = self._lookup(path, what)
         if not isinstance(klass, type):
             raise interfaces.UnsafeDocumentError(
                 '%s %r is %s, not a class; refusing to use it'
                 % (what, path, _describe(klass)))
-        if not _safety.class_allowed(klass):
-            raise interfaces.UnsafeDocumentError(
-                '%s %r is a standard-library class that is not a plain data '
-                'type; refusing to create it (register_factory() it if it '
-                'is really meant to be stored)' % (what, path))
         return klass
 
     def resolve(self, dbref, doc=None):
@@ -667,17 +793,16 @@ class ObjectReader:
         collection maps to no class."""
         try:
             return self._resolve(dbref, doc)
-        except (interfaces.UnsafeDocumentError,
-                interfaces.DocumentLoadError) as err:
+        except _LOAD_ERRORS as err:
             # Name the document whose class could not be used.
-            raise type(err)('document %r of %s.%s: %s' % (
-                dbref.id, dbref.database, dbref.collection, err)) from err
+            raise _located(err, dbref.id, dbref.database,
+                           dbref.collection) from err
 
     def _resolve(self, dbref, doc):
         if doc is None:
             doc = self._jar.latest_state(dbref)
         if doc is not None and _names.PY_PERSISTENT_TYPE in doc:
-            return self._persistent_class(doc[_names.PY_PERSISTENT_TYPE])
+            return self._document_class(doc)
         klass = self._class_named_by_collection(dbref.collection)
         if klass is not None:
             return klass
@@ -689,7 +814,7 @@ class ObjectReader:
             if doc is None:
                 doc = self._jar.load_document(dbref)
             if _names.PY_PERSISTENT_TYPE in doc:
-                return self._persistent_class(doc[_names.PY_PERSISTENT_TYPE])
+                return self._document_class(doc)
             for path, has_type in paths:
                 if not has_type:
                     return self._persistent_class(path)
@@ -699,8 +824,8 @@ class ObjectReader:
                     dbref.id, dbref.database, dbref.collection,
                     _names.PY_PERSISTENT_TYPE))
         try:
-            klass = self.simple_resolve(dbref.collection)
-        except ImportError:
+            klass = self._lookup(dbref.collection, 'collection')
+        except interfaces.DocumentLoadError:
             raise ImportError(
                 'collection %s.%s maps to no class: it is not a dotted class '
                 'path and %s has no entry for it' % (
@@ -713,18 +838,26 @@ class ObjectReader:
                                          _describe(klass)))
         return klass
 
+    def _document_class(self, doc):
+        try:
+            return self._persistent_class(doc[_names.PY_PERSISTENT_TYPE])
+        except _LOAD_ERRORS as err:
+            raise _in_field(err, _names.PY_PERSISTENT_TYPE)
+
     def _class_named_by_collection(self, coll_name):
         """A collection named after its class (the default) needs no name
         map query: the class whose dotted path it is, if that class keeps
         its documents there."""
-        if '.' not in coll_name or not _dotted.is_importable_name(coll_name):
+        if not _dotted.is_dotted_name(coll_name):
             return None
         try:
             klass = self._collection_classes[coll_name]
         except KeyError:
             try:
-                klass = _dotted.resolve(coll_name)
-            except ImportError:
+                klass = self._lookup(coll_name, 'collection')
+            except _LOAD_ERRORS:
+                # Not found where a document may look (the name map may
+                # know the collection; if not, _resolve says why).
                 klass = None
             if not (isinstance(klass, type) and
                     issubclass(klass, persistent.Persistent) and
@@ -739,13 +872,16 @@ class ObjectReader:
             return self._persistent_classes[path]
         except (KeyError, TypeError):
             pass
-        klass = self._resolve_class(path, 'persistent class')
+        if not isinstance(path, str):
+            raise interfaces.DocumentLoadError(
+                'persistent class must be a dotted class name, not %s'
+                % _describe(path))
+        klass = self._class_at(path, 'persistent class')
         if not issubclass(klass, persistent.Persistent):
             raise interfaces.UnsafeDocumentError(
                 'persistent class %r is not a persistent.Persistent subclass'
-                % path)
-        if isinstance(path, str):
-            self._persistent_classes[path] = klass
+                '; refusing to create it' % path)
+        self._persistent_classes[path] = klass
         return klass
 
     # -- values -------------------------------------------------------------
@@ -769,48 +905,86 @@ class ObjectReader:
         for serializer in self._serializers:
             if serializer.can_read(state):
                 return serializer.read(state)
-        if t is list:
-            items = [self.get_object(value, obj, _persistent)
-                     for value in state]
-            return self._own(PersistentList(items), obj) if _persistent \
-                else items
-        if t is dict:
-            if state.get(_names.PY_TYPE) == _names.TYPE_MARKER and \
-                    _names.TYPE_PATH in state:
-                return self._resolve_global(state[_names.TYPE_PATH])
-            if _names.PY_AWARE_DATETIME in state:
-                return self._aware_datetime(state)
-            for marker in _NON_PERSISTENT_MARKERS:
-                if marker in state:
-                    return self.get_non_persistent_object(state, obj)
-            data = self._dict_value(state, obj, _persistent)
-            return self._own(PersistentDict(data), obj) if _persistent \
-                else data
+        if t is list or t is dict:
+            self._enter()
+            try:
+                if t is list:
+                    return self._list_value(state, obj, _persistent)
+                return self._dict_object(state, obj, _persistent)
+            finally:
+                self._depth -= 1
         return state
+
+    def _enter(self):
+        if self._depth >= _safety.MAX_DEPTH:
+            raise interfaces.DocumentLoadError(
+                'values nest deeper than %d levels (lists, sub-documents '
+                'and objects within each other); MongoDB stores no deeper, '
+                'and zmongo reads no deeper' % _safety.MAX_DEPTH)
+        self._depth += 1
+
+    def _list_value(self, state, obj, _persistent):
+        items = []
+        get_object = self.get_object
+        try:
+            for index, value in enumerate(state):
+                items.append(get_object(value, obj, _persistent))
+        except _LOAD_ERRORS as err:
+            raise _in_field(err, index)
+        return self._own(PersistentList(items), obj) if _persistent \
+            else items
+
+    def _dict_object(self, state, obj, _persistent):
+        if state.get(_names.PY_TYPE) == _names.TYPE_MARKER and \
+                _names.TYPE_PATH in state:
+            try:
+                return self._resolve_global(state[_names.TYPE_PATH])
+            except _LOAD_ERRORS as err:
+                raise _in_field(err, _names.TYPE_PATH)
+        if _names.PY_AWARE_DATETIME in state:
+            return self._aware_datetime(state)
+        for marker in _NON_PERSISTENT_MARKERS:
+            if marker in state:
+                return self.get_non_persistent_object(state, obj)
+        data = self._dict_value(state, obj, _persistent)
+        return self._own(PersistentDict(data), obj) if _persistent \
+            else data
 
     def _dict_value(self, state, obj, _persistent=True):
         """A stored sub-document (plain or ``dict_data`` form) as a dict."""
         if len(state) == 1 and type(state.get(_names.DICT_DATA)) is list:
             data = {}
-            for pair in state[_names.DICT_DATA]:
-                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                    raise interfaces.DocumentLoadError(
-                        'malformed %s entry %r: expected [key, value]'
-                        % (_names.DICT_DATA, pair))
-                data[self._key(pair[0], obj)] = \
-                    self.get_object(pair[1], obj, _persistent)
+            try:
+                for index, pair in enumerate(state[_names.DICT_DATA]):
+                    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                        raise interfaces.DocumentLoadError(
+                            'malformed %s entry %s: expected [key, value]'
+                            % (_names.DICT_DATA, _describe(pair)))
+                    data[self._key(pair[0], obj)] = \
+                        self.get_object(pair[1], obj, _persistent)
+            except _LOAD_ERRORS as err:
+                raise _in_field(_in_field(err, index), _names.DICT_DATA)
             return data
         # Most values are their own Python value: no call for those.
         as_is = _READ_AS_IS
         get_object = self.get_object
-        return {name: value if type(value) in as_is
-                else get_object(value, obj, _persistent)
-                for name, value in state.items()}
+        data = {}
+        try:
+            for name, value in state.items():
+                data[name] = value if type(value) in as_is \
+                    else get_object(value, obj, _persistent)
+        except _LOAD_ERRORS as err:
+            raise _in_field(err, name)
+        return data
 
     def _key(self, state, obj):
         """Dict keys must be hashable: sequences come back as tuples."""
         if type(state) is list:
-            return tuple(self._key(value, obj) for value in state)
+            self._enter()
+            try:
+                return tuple(self._key(value, obj) for value in state)
+            finally:
+                self._depth -= 1
         value = self.get_object(state, obj, _persistent=False)
         if isinstance(value, list):
             return tuple(value)
@@ -822,12 +996,13 @@ class ObjectReader:
         return sub_obj
 
     def _resolve_global(self, path):
-        try:
-            return self.simple_resolve(path)
-        except ImportError as err:
+        """A stored reference (class, function, constant): found where a
+        document may look, never called."""
+        if not isinstance(path, str):
             raise interfaces.DocumentLoadError(
-                'stored reference %r cannot be imported: %s'
-                % (path, err)) from err
+                'stored reference must be a dotted name, not %s'
+                % _describe(path))
+        return self._lookup(path, 'stored reference')
 
     def _aware_datetime(self, state):
         utc = state[_names.PY_AWARE_DATETIME]
@@ -849,87 +1024,104 @@ class ObjectReader:
         return value.astimezone(tz)
 
     def _factory(self, path, args):
-        try:
-            factory = self.simple_resolve(path)
-        except ImportError as err:
+        """What would make the value of ``_py_factory`` ``path`` from
+        ``args``, checked (:meth:`zmongo._safety.Policy.factory`); the
+        writer asks too, so it never stores what this would refuse."""
+        if not isinstance(path, str):
             raise interfaces.DocumentLoadError(
-                'factory %r cannot be imported: %s' % (path, err)) from err
-        jar_factories = getattr(self._jar, 'factories', None)
-        if factory in FACTORIES or (jar_factories is not None and
-                                    factory in jar_factories):
-            return factory
-        if factory in _safety.RECONSTRUCTORS:
-            if not args or not isinstance(args[0], type) or \
-                    not _safety.class_allowed(args[0]):
-                raise interfaces.UnsafeDocumentError(
-                    'factory %r must be given an allowed class first, got %s'
-                    % (path, _describe(args[0] if args else None)))
-            if factory is copyreg._reconstructor and (
-                    len(args) != 3 or not isinstance(args[1], type) or
-                    args[1] not in _safety.SAFE_STDLIB_CLASSES):
-                raise interfaces.UnsafeDocumentError(
-                    'factory %r needs (class, builtin base, state) arguments'
-                    % path)
-            return factory
-        if isinstance(factory, type):
-            if _safety.class_allowed(factory):
-                return factory
-            raise interfaces.UnsafeDocumentError(
-                'factory %r is a standard-library class that is not a plain '
-                'data type; refusing to call it (register_factory() it if it '
-                'is really meant to be stored)' % path)
-        raise interfaces.UnsafeDocumentError(
-            'factory %r is %s: neither a class nor a registered factory; '
-            'refusing to call it (use zmongo.serialize.register_factory() '
-            'for factories the application trusts)'
-            % (path, _describe(factory)))
+                'factory must be a dotted name, not %s' % _describe(path))
+        return self._policy.factory(path, args)
 
     def get_non_persistent_object(self, state, obj):
         state = dict(state)
         if _names.PY_CONSTANT in state:
-            return self._resolve_global(state.pop(_names.PY_CONSTANT))
-        if _names.PY_TYPE in state:
-            klass = self._resolve_class(state.pop(_names.PY_TYPE), 'class')
-            sub_obj = copyreg._reconstructor(klass, object, None)
-        elif _names.PY_PERSISTENT_TYPE in state:
-            klass = self._persistent_class(
-                state.pop(_names.PY_PERSISTENT_TYPE))
-            sub_obj = copyreg.__newobj__(klass)
-        else:
-            path = state.pop(_names.PY_FACTORY)
-            args = self.get_object(state.pop(_names.PY_FACTORY_ARGS, []),
-                                   obj, _persistent=False)
-            if not isinstance(args, (list, tuple)):
-                raise interfaces.DocumentLoadError(
-                    '%s of %r must be a list, not %s'
-                    % (_names.PY_FACTORY_ARGS, path, type(args).__name__))
-            factory = self._factory(path, args)
-            sub_obj = factory(*args)
+            try:
+                return self._resolve_global(state.pop(_names.PY_CONSTANT))
+            except _LOAD_ERRORS as err:
+                raise _in_field(err, _names.PY_CONSTANT)
+        sub_obj = self._make(state, obj)
         is_persistent = isinstance(sub_obj, persistent.Persistent)
         list_items = state.pop(_PY_LIST_ITEMS, None)
         dict_items = state.pop(_PY_DICT_ITEMS, None)
-        if _PY_STATE in state:
-            raw = state.pop(_PY_STATE)
-            # An attribute dict (attributes whose names needed escaping) keeps
-            # its values change-tracked like any other attribute's.
-            value = self._dict_value(raw, obj) if type(raw) is dict \
-                else self.get_object(raw, obj, _persistent=False)
-            self._set_state(sub_obj, value)
-        if state:
-            self._set_state(sub_obj, {
-                name: self.get_object(value, obj)
-                for name, value in state.items()})
-        if list_items:
-            sub_obj.extend(self.get_object(list_items, obj, False))
-        if dict_items:
-            for key, value in self.get_object(dict_items, obj, False):
-                sub_obj[key] = value
+        field = None
+        try:
+            if _PY_STATE in state:
+                field = _PY_STATE
+                raw = state.pop(_PY_STATE)
+                # An attribute dict (attributes whose names needed escaping)
+                # keeps its values change-tracked like any other attribute's.
+                value = self._dict_value(raw, obj) if type(raw) is dict \
+                    else self.get_object(raw, obj, _persistent=False)
+                self._set_state(sub_obj, value)
+            if state:
+                field = None
+                self._set_state(sub_obj, self._dict_value(state, obj))
+            if list_items:
+                field = _PY_LIST_ITEMS
+                sub_obj.extend(self.get_object(list_items, obj, False))
+            if dict_items:
+                field = _PY_DICT_ITEMS
+                for key, value in self.get_object(dict_items, obj, False):
+                    sub_obj[key] = value
+        except _LOAD_ERRORS as err:
+            raise _in_field(err, field) if field else err
+        except _BUILD_ERRORS as err:
+            err = interfaces.DocumentLoadError(
+                'cannot set the state of %s: %s: %s'
+                % (get_dotted_name(type(sub_obj)), type(err).__name__, err))
+            raise _in_field(err, field) if field else err
         if is_persistent:
             # It lives in ``obj``'s document: keep it there next time too.
             sub_obj._p_mongo_sub_object = True
             self._own(sub_obj, obj)
             sub_obj._p_changed = False
         return sub_obj
+
+    def _make(self, state, obj):
+        """The new object a ``_py_type`` / ``_py_persistent_type`` /
+        ``_py_factory`` document stands for, before its state is set."""
+        if _names.PY_TYPE in state:
+            try:
+                klass = self._resolve_class(state.pop(_names.PY_TYPE),
+                                            'class')
+            except _LOAD_ERRORS as err:
+                raise _in_field(err, _names.PY_TYPE)
+            try:
+                # As pickle's protocol 0: no __new__ or __init__ of klass.
+                return copyreg._reconstructor(klass, object, None)
+            except _BUILD_ERRORS as err:
+                raise _in_field(interfaces.DocumentLoadError(
+                    'cannot create an instance of %s: %s' % (
+                        get_dotted_name(klass), err)), _names.PY_TYPE)
+        if _names.PY_PERSISTENT_TYPE in state:
+            try:
+                klass = self._persistent_class(
+                    state.pop(_names.PY_PERSISTENT_TYPE))
+            except _LOAD_ERRORS as err:
+                raise _in_field(err, _names.PY_PERSISTENT_TYPE)
+            return copyreg.__newobj__(klass)
+        path = state.pop(_names.PY_FACTORY)
+        field = _names.PY_FACTORY_ARGS
+        try:
+            args = self.get_object(state.pop(_names.PY_FACTORY_ARGS, []),
+                                   obj, _persistent=False)
+            if not isinstance(args, (list, tuple)):
+                raise interfaces.DocumentLoadError(
+                    '%s of %r must be a list, not %s'
+                    % (_names.PY_FACTORY_ARGS, path, type(args).__name__))
+            field = _names.PY_FACTORY
+            build = self._factory(path, args)
+            try:
+                return build()
+            except _LOAD_ERRORS:
+                raise
+            except _BUILD_ERRORS as err:
+                raise interfaces.DocumentLoadError(
+                    'factory %r refused its arguments %s: %s: %s' % (
+                        path, _describe(args), type(err).__name__, err)
+                ) from err
+        except _LOAD_ERRORS as err:
+            raise _in_field(err, field)
 
     @staticmethod
     def _set_state(sub_obj, state):
@@ -955,25 +1147,26 @@ class ObjectReader:
         state_doc.pop(_names.ID, None)
         state_doc.pop(_names.PY_PERSISTENT_TYPE, None)
         jar.conflict_handler.on_before_set_state(obj, state_doc)
+        oid = obj._p_oid
         try:
             if _PY_STATE in state_doc and len(state_doc) == 1:
-                state = self.get_object(state_doc[_PY_STATE], obj, False)
+                try:
+                    state = self.get_object(state_doc[_PY_STATE], obj, False)
+                except _LOAD_ERRORS as err:
+                    raise _in_field(err, _PY_STATE)
             else:
                 state = self._dict_value(state_doc, obj)
-            jar.remember_original(obj._p_oid, doc)
+            jar.remember_original(oid, doc)
             obj.__setstate__(state)
-        except (interfaces.UnsafeDocumentError,
-                interfaces.DocumentLoadError) as err:
-            raise type(err)('document %r of %s.%s: %s' % (
-                doc.get(_names.ID), obj._p_oid.database,
-                obj._p_oid.collection, err)) from err
+        except _LOAD_ERRORS as err:
+            raise _located(err, doc.get(_names.ID), oid.database,
+                           oid.collection) from err
         except (ImportError, TypeError, ValueError, KeyError,
                 AttributeError) as err:
-            raise interfaces.DocumentLoadError(
-                'cannot load document %r of %s.%s into %s: %s: %s' % (
-                    doc.get(_names.ID), obj._p_oid.database,
-                    obj._p_oid.collection, type(obj).__name__,
-                    type(err).__name__, err)) from err
+            raise _located(interfaces.DocumentLoadError(
+                'cannot load it into %s: %s: %s' % (
+                    type(obj).__name__, type(err).__name__, err)),
+                doc.get(_names.ID), oid.database, oid.collection) from err
 
     def get_ghost(self, dbref, klass=None):
         """The object for ``dbref``: the one already loaded in this

@@ -11,6 +11,9 @@ afterwards) and a client with a ``timeoutMS``, so no test can hang on the
 server; :class:`CommandCounter` counts the commands a piece of code sends.
 With pytest, add ``pytest_plugins = ['zmongo.testing']`` to a
 ``conftest.py`` for the ``mongo``/``datamanager``/``commands`` fixtures.
+:func:`trusting` changes what documents may load (trusted modules,
+registered types and factories) for a block or a fixture, and puts the
+process-wide registry back exactly as it was afterwards.
 
 About the embedded server (secantusdb 0.7.0b3)
 ----------------------------------------------
@@ -39,6 +42,7 @@ lookup per value instead, which matches exactly the same documents (a string
 equals only a string, and without a collation exactly when Python says so).
 """
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -326,6 +330,28 @@ def make_client(uri=None, listeners=(), **options):
     options.setdefault('serverSelectionTimeoutMS', DEFAULT_TIMEOUT_MS)
     return pymongo.MongoClient(uri or get_test_uri(),
                                event_listeners=list(listeners), **options)
+
+
+@contextlib.contextmanager
+def trusting(modules=(), types=(), factories=()):
+    """Trust ``modules`` (prefixes, as :func:`zmongo.serialize.trust_modules`),
+    register ``types`` and ``factories`` for the block; afterwards the
+    application's registry is exactly as it was, whatever the block itself
+    trusted or registered.  Tests need no hand-written clean-up::
+
+        with trusting(modules=['myapp']):
+            ...
+    """
+    from zmongo import _safety
+    from zmongo import serialize
+    with _safety.saved():
+        if modules:
+            serialize.trust_modules(*modules)
+        for cls in types:
+            serialize.register_type(cls)
+        for factory in factories:
+            serialize.register_factory(factory)
+        yield
 
 
 class MongoFixture:

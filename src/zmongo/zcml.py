@@ -27,6 +27,7 @@ from pymongo.write_concern import WriteConcern
 from zope.component.zcml import utility
 from zope.configuration.exceptions import ConfigurationError
 
+from zmongo import _safety
 from zmongo import interfaces
 
 ENV_PREFIX = 'env:'
@@ -90,6 +91,14 @@ class IProviderDirective(zope.interface.Interface):
         title='Seconds any operation may take (client timeoutMS)',
         min=0.0, required=False)
 
+    trusted_modules = zope.schema.TextLine(
+        title='Trusted modules',
+        description='Module prefixes, separated by spaces, whose classes '
+                    'documents may hold and name before they are imported '
+                    '("myapp lib.content" covers myapp, myapp.*, '
+                    'lib.content and lib.content.*).',
+        required=False)
+
 
 def resolve_uri(uri):
     """``env:NAME`` -> the value of the environment variable ``NAME``."""
@@ -135,7 +144,8 @@ def _write_concern(w, journal):
 def provider(_context, uri, database, name='', root_database=None,
              conflict_handler=None, transactions='auto',
              write_concern='majority', journal=True, read_concern=None,
-             read_preference=None, transaction_timeout=None, timeout=None):
+             read_preference=None, transaction_timeout=None, timeout=None,
+             trusted_modules=None):
     """Handle ``<mongo:provider>`` (attributes: :class:`IProviderDirective`).
 
     Everything that can be wrong with the attributes fails here, while the
@@ -179,6 +189,12 @@ def provider(_context, uri, database, name='', root_database=None,
             read_pref_mode_from_name(read_preference), None)
     if transaction_timeout:
         options['transaction_timeout'] = transaction_timeout
+    if trusted_modules:
+        try:
+            options['trusted_modules'] = _safety.prefixes(
+                trusted_modules, 'trusted_modules')
+        except ValueError as err:
+            raise ConfigurationError(str(err)) from None
     client_options = {}
     if timeout:
         client_options['timeoutMS'] = int(timeout * 1000)

@@ -157,7 +157,10 @@ def main(uri, db_name, mode, name, seconds, seed, log_path):
                              'serverSelectionTimeoutMS': 20000},
         default_database=db_name, root_database=db_name,
         transactions=transactions,
-        conflict_handler_factory=conflict.SimpleSerialConflictHandler)
+        conflict_handler_factory=conflict.SimpleSerialConflictHandler,
+        # As an application trusts its own modules: the roots name classes
+        # of modules this process has not imported yet.
+        trusted_modules=['tests.models', 'tests.container_models'])
     log = new_log(name)
     warm_up(transaction.manager, provider.get)
     print('ready', flush=True)
