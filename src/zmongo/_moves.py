@@ -60,4 +60,6 @@ def has_moved_away(obj, source, name):
         parent, current = obj.__parent__, obj.__name__
     except AttributeError:
         return False
-    return parent is not None and (parent is not source or current != name)
+    if parent is None or current is None:
+        return False     # not located: nothing says it is elsewhere
+    return parent is not source or current != name

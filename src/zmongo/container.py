@@ -985,9 +985,12 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         container (an item that moved to a container keeping no such
         fields)."""
         db_name, coll_name = self._m_location(jar)
-        if self._m_parent_key is not None and \
-                getattr(stored, self._m_parent_key, None) == \
-                self._m_parent_attribute(jar):
+        still_ours = self._m_parent_key is not None and \
+            getattr(stored, self._m_parent_key, None) == \
+            self._m_parent_attribute(jar) and \
+            (self._m_mapping_key is None or
+             getattr(stored, self._m_mapping_key, None) == key)
+        if still_ours:
             for field in (self._m_mapping_key, self._m_parent_key):
                 if field is not None:
                     try:
