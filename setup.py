@@ -26,6 +26,8 @@ TESTS_REQUIRE = [
     'zope.app.publication',
     'zope.app.wsgi',
     'zope.testbrowser',
+    # Rename, move, copy and the ZMI's Contents view over the containers.
+    'zope.app.container',
     'grok >= 6.2',
     # The demo site's tests: in-process and end to end in Chromium.
     'waitress',
@@ -53,6 +55,9 @@ DOCS_REQUIRE = [
 
 ZCML_REQUIRE = [
     'zope.annotation',
+    # configure.zcml: copying, moving and renaming (zmongo._copypaste).
+    'zope.copy',
+    'zope.copypastemove',
     'zope.configuration',
     'zope.dublincore',
     'zope.security',

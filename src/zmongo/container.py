@@ -79,10 +79,12 @@ from zope.container.contained import ContainedProxy
 from zope.container.contained import checkAndConvertName
 from zope.container.contained import getProxiedObject
 from zope.container.interfaces import IContainer
+from zope.container.interfaces import IContainerNamesContainer
 from zope.container.interfaces import INameChooser
 from zope.location.interfaces import IContained
 from zope.location.interfaces import ILocation
 
+from zmongo import _moves
 from zmongo import _names
 from zmongo import _oid
 from zmongo import interfaces
@@ -511,11 +513,32 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         flush: adding K items then costs one insert at commit, not K."""
         coll = self._m_get_collection(jar, db_name, coll_name)
         filter_ = self._m_key_filter(key, jar)
-        if getattr(jar, 'dirty_for_queries', True):
+        if self._m_must_flush(jar, db_name, coll_name):
             return coll.find_one(filter_, *args)
         raw = coll.collection
         return raw.find_one(_process_spec(raw, filter_), *args,
                             session=jar.op_session())
+
+    def _m_must_flush(self, jar, db_name, coll_name):
+        """Whether a lookup must write pending changes first: when the data
+        manager says so, or when another container over the collection has
+        new items still unwritten (this one cannot answer for those: an
+        all-items container sees every container's items).  The pending
+        additions of other containers that are written already are dropped
+        on the way, so this stays cheap."""
+        if getattr(jar, 'dirty_for_queries', True):
+            return True
+        annotations = getattr(jar, 'annotations', None) or {}
+        neutral = getattr(jar, 'is_query_neutral', lambda obj: False)
+        for (db, coll, _), (container, names) in list(
+                annotations.get(_PENDING_ANNOTATION, {}).items()):
+            if (db, coll) != (db_name, coll_name) or container is self:
+                continue
+            for name, obj in list(names.items()):
+                if neutral(obj):
+                    return True
+                del names[name]
+        return False
 
     def _m_index_keys(self):
         """The index serving ``self[key]`` and ``key in self``."""
@@ -642,10 +665,6 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
     def _m_oid_for_new(self, key):
         return None
 
-    def _m_check_existing(self, value, key, jar):
-        """Raise if ``value`` (already stored) cannot be in this container
-        under ``key``."""
-        self._m_check_collection(value, jar)
 
     # -- the per-transaction cache --------------------------------------------
 
@@ -777,7 +796,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         projection = {field: 1} if field == _names.ID else \
             {field: 1, _names.ID: 0}
         coll = self._m_get_collection(jar, db_name, coll_name)
-        if getattr(jar, 'dirty_for_queries', True):
+        if self._m_must_flush(jar, db_name, coll_name):
             docs = coll.find(filter_, projection)
         else:
             # Like keyed lookups: what is pending is new items containers
@@ -829,10 +848,37 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             key = self._m_key_for_new(value)
         key = _check_new_name(key)
         _check_value(value)
+        origin = None
         if _stored_as_is(value) and value._p_oid is not None:
             # Checked before any event: a refused item stays as it was.
-            self._m_check_existing(value, key, self._m_jar)
-        _contained.setitem(self, self._m_setitemf, key, value)
+            self._m_check_item(key, value, setting=True)
+            # Where it is now: if this is a move, the old container lets it
+            # go at ``del old_container[old_name]`` (see zmongo._moves).
+            origin = (value.__parent__, value.__name__)
+
+        def setitemf(key, value):
+            self._m_setitemf(key, value, origin)
+
+        _contained.setitem(self, setitemf, key, value)
+
+    def _m_check_item(self, name, value, setting=False):
+        """Refuse (``RefusedItemError``) a stored object this container
+        cannot hold: one of another collection, data manager or database.
+
+        The precondition of ``IMongoContainer.__setitem__`` (so Zope's
+        ``checkObject``, ``moveableTo()`` and ``copyableTo()`` ask it
+        before anything changes) and the check of ``__setitem__`` itself
+        (``setting``).  New objects are always welcome: they get a document
+        in the container's collection.
+        """
+        if not (_stored_as_is(value) and value._p_oid is not None):
+            return
+        jar = self._m_jar
+        self._m_check_collection(value, jar)
+        self._m_check_name(value, name, setting)
+
+    def _m_check_name(self, value, name, setting):
+        """Raise if the stored ``value`` cannot be named ``name`` here."""
 
     def add(self, value, key=None):
         """Add ``value`` under ``key`` or, without one, under the name it
@@ -840,11 +886,19 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         id-named containers)."""
         self[key] = value
 
-    def _m_setitemf(self, key, value):
-        """Store ``value`` (as ``containedEvent`` made it) under ``key``."""
+    def _m_setitemf(self, key, value, origin=None):
+        """Store ``value`` (as ``containedEvent`` made it) under ``key``;
+        ``origin`` is the ``(parent, name)`` it had if it was stored
+        already."""
         jar = self._m_jar
         db_name, coll_name = self._m_location(jar)
         stored = _storable(value)
+        if origin is not None and origin[0] is not None and \
+                origin != (self, key):
+            _moves.record(jar, origin[0], origin[1], stored)
+            if origin[0] is self:
+                # A rename: the old name is no longer this container's.
+                self._m_forget_name(jar, db_name, coll_name, origin[1])
         if stored._p_oid is None:
             self._m_place(stored, jar, db_name, coll_name)
             insert = getattr(jar, 'insert_query_neutral', jar.insert)
@@ -867,6 +921,19 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             if cache.names is not None:
                 cache.names.add(key)
 
+    def _m_adopt(self, key, value):
+        """Store ``value`` as an item without events: the copy of an item
+        of the container this one is a copy of (see zmongo._copypaste).
+        ``key`` None: the name a new item gets (id-named: a fresh _id)."""
+        if key is None:
+            key = self._m_key_for_new(value)
+        key = _check_new_name(key)
+        if not _stored_as_is(value):
+            value = ContainedProxy(value)
+        value.__parent__ = self
+        value.__name__ = key
+        self._m_setitemf(key, value)
+
     def _m_place(self, obj, jar, db_name, coll_name):
         """Make a new object's document go to the container's collection."""
         own_db = getattr(obj, _names.P_DATABASE, None) or jar.default_database
@@ -882,16 +949,57 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         oid = value._p_oid
         if not isinstance(oid, bson.DBRef) or value._p_jar is not jar or \
                 (oid.database, oid.collection) != (db_name, coll_name):
-            raise ValueError(
+            raise interfaces.RefusedItemError(
                 '%r cannot be added to %r: it is stored as %r, and the '
-                'container keeps its items in %s.%s'
-                % (value, self, oid, db_name, coll_name))
+                'container keeps its items in %s.%s; move it only between '
+                'containers over that collection, or add a copy '
+                '(zope.copy.copy) instead' % (value, self, oid, db_name,
+                                              coll_name))
+
+    def _m_forget_name(self, jar, db_name, coll_name, key):
+        """``key`` is no longer an item of this container."""
+        cache = self._m_cache(jar, db_name, coll_name)
+        if cache is not None:
+            cache.entries.pop(key, None)
+            if cache.names is not None:
+                cache.names.discard(key)
+        pending = _pending_names(jar, self, db_name, coll_name)
+        if pending:
+            pending.pop(key, None)
 
     def __delitem__(self, key):
         key = _lookup_name(key)
         jar = self._m_jar
+        moved = _moves.take(jar, self, key)
+        if moved is not None and _moves.has_moved_away(moved, self, key):
+            self._m_let_go(jar, key, moved)
+            return
         stored = self._m_stored(key, jar)
         self._m_remove(jar, key, stored)
+
+    def _m_let_go(self, jar, key, stored):
+        """The second half of a move (see zmongo._moves): ``stored``, once
+        this container's ``key``, is now elsewhere.  Like a BTreeContainer,
+        fire only this container's ``ContainerModifiedEvent``; delete
+        nothing, except the name and parent fields still naming this
+        container (an item that moved to a container keeping no such
+        fields)."""
+        db_name, coll_name = self._m_location(jar)
+        still_ours = self._m_parent_key is not None and \
+            getattr(stored, self._m_parent_key, None) == \
+            self._m_parent_attribute(jar) and \
+            (self._m_mapping_key is None or
+             getattr(stored, self._m_mapping_key, None) == key)
+        if still_ours:
+            for field in (self._m_mapping_key, self._m_parent_key):
+                if field is not None:
+                    try:
+                        delattr(stored, field)
+                    except AttributeError:
+                        pass
+        _contained.uncontained(stored, self, key)
+        self._m_forget_name(jar, db_name, coll_name, key)
+        self._m_changed(jar, db_name, coll_name)
 
     def _m_remove(self, jar, key, stored):
         _contained.uncontained(_locate(stored, self, key), self, key)
@@ -973,6 +1081,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         return _locate(obj, self, key)
 
 
+@zope.interface.implementer(IContainerNamesContainer)
 class IdNamesMongoContainer(MongoContainer):
     """Names items by their ``_id``: ``str(ObjectId)``.
 
@@ -1035,13 +1144,20 @@ class IdNamesMongoContainer(MongoContainer):
     def _m_oid_for_new(self, key):
         return self._m_id_for_key(key)
 
-    def _m_check_existing(self, value, key, jar):
-        self._m_check_collection(value, jar)
-        if str(value._p_oid.id) != key:
-            raise ValueError(
+    def _m_check_name(self, value, name, setting):
+        """An item is named by its ``_id``: it can be added under that name
+        only, and never renamed.  Zope's ``checkObject`` (``setting``
+        False) only refuses a rename: an item moving in from another
+        container gets its name from the container's ``INameChooser``
+        (this is an ``IContainerNamesContainer``)."""
+        own = str(value._p_oid.id)
+        if name is None or name == own:
+            return
+        if setting or value.__parent__ is self:
+            raise interfaces.RefusedItemError(
                 '%r cannot be named %r in %r: an id-named container names '
-                'items by their _id, and its _id is %r'
-                % (value, key, self, value._p_oid.id))
+                'items by their _id, and its _id is %r (so its items cannot '
+                'be renamed)' % (value, name, self, value._p_oid.id))
 
 
 class AllItemsMongoContainer(MongoContainer):
@@ -1064,6 +1180,21 @@ class SubDocumentMongoContainer(MongoContained, MongoContainer):
                  mapping_key=None, parent_key=None):
         super().__init__(collection, database, mapping_key, parent_key)
         self._m_container_id = bson.ObjectId()
+
+    # Where it is, when nobody located it (held as an attribute of the
+    # object whose document holds it, and loaded with that object): that
+    # object is its parent, the attribute its name -- as for any attribute
+    # traversal reaches.
+
+    def _m_parent_getter(self):
+        return getattr(self, _names.P_DOC_OBJECT, None)
+
+    def _m_name_getter(self):
+        holder = getattr(self, _names.P_DOC_OBJECT, None)
+        for name, value in getattr(holder, '__dict__', {}).items():
+            if value is self:
+                return name
+        return None
 
     def _m_subdocument_parent_value(self, jar):
         if self._m_container_id is not None:
@@ -1155,7 +1286,15 @@ class SimpleMongoContainer(_sample.SampleContainer, persistent.Persistent):
             key = chooser.chooseName('', value)
         key = _check_new_name(key)
         _check_value(value)
+        origin = getattr(value, '__parent__', None) \
+            if _stored_as_is(value) and value._p_oid is not None else None
+        old_name = getattr(value, '__name__', None)
         _contained.setitem(self, self._m_setitemf, key, value)
+        if isinstance(origin, MongoContainer) and \
+                (origin is not self or old_name != key):
+            # Moved out of a Mongo container: it lets the item go at
+            # ``del origin[old_name]`` (see zmongo._moves).
+            _moves.record(origin._m_jar, origin, old_name, value)
 
     def add(self, value, key=None):
         """Add ``value`` under ``key``, or a name the container chooses."""
@@ -1180,6 +1319,15 @@ class SimpleMongoContainer(_sample.SampleContainer, persistent.Persistent):
     def __delitem__(self, key):
         key = _lookup_name(key)
         obj = self._m_data[key]
+        if IContained.providedBy(obj) and \
+                _moves.has_moved_away(obj, self, key):
+            # The second half of a move (``target[new] = obj``; ``del
+            # self[old]``): as a BTreeContainer, only let the entry go --
+            # the object's document is its new container's item now.
+            _contained.uncontained(obj, self, key)
+            del self._m_data[key]
+            self._p_changed = True
+            return
         _contained.uncontained(self._m_present(key, obj), self, key)
         del self._m_data[key]
         self.__dict__.get('_v_proxies', {}).pop(key, None)

@@ -4,6 +4,10 @@
 MongoDB field names cannot contain dots, so they are stored as
 ``Date_Created`` inside the ``dc`` sub-document, where they stay queryable
 (``{'dc.Date_Created': ...}``).
+
+Reading never writes: an object without metadata has no ``dc`` field, and
+gets one only when a value is set (a listing that shows titles must not
+write to every item it shows).
 """
 import collections
 import collections.abc
@@ -16,10 +20,24 @@ from zope.security.proxy import removeSecurityProxy
 
 
 class DCDataWrapper(collections.abc.MutableMapping):
-    """The ``dc`` dict, seen with ZopeDublinCore's dotted key names."""
+    """The ``dc`` dict of ``context``, seen with ZopeDublinCore's dotted key
+    names; the dict is created on the first write only."""
 
-    def __init__(self, data):
-        self.data = data
+    def __init__(self, context, field='dc'):
+        self.context = context
+        self.field = field
+
+    @property
+    def data(self):
+        """The stored dict, or an empty one if there is none (not stored)."""
+        return getattr(self.context, self.field, None) or {}
+
+    def _writable(self):
+        data = getattr(self.context, self.field, None)
+        if data is None:
+            data = {}
+            setattr(self.context, self.field, data)
+        return data
 
     @staticmethod
     def _field(key):
@@ -33,10 +51,10 @@ class DCDataWrapper(collections.abc.MutableMapping):
         return value
 
     def __setitem__(self, key, value):
-        self.data[self._field(key)] = value
+        self._writable()[self._field(key)] = value
 
     def __delitem__(self, key):
-        del self.data[self._field(key)]
+        del self._writable()[self._field(key)]
 
     def __iter__(self):
         return iter([k.replace('_', '.') for k in self.data])
@@ -56,9 +74,7 @@ class ZDCAnnotatableAdapter(ZopeDublinCore, Location):
         self.__parent__ = context
         self.__name__ = self.DCKEY
         naked = removeSecurityProxy(context)
-        if getattr(naked, self.DCKEY, None) is None:
-            setattr(naked, self.DCKEY, {})
-        super().__init__(DCDataWrapper(getattr(naked, self.DCKEY)))
+        super().__init__(DCDataWrapper(naked, self.DCKEY))
 
     def _changed(self):
         removeSecurityProxy(self.__parent__)._p_changed = True

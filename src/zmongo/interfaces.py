@@ -192,6 +192,23 @@ class DuplicateKeyError(ValueError):
     """
 
 
+class RefusedItemError(zope.interface.Invalid, ValueError):
+    """A container cannot hold this (already stored) object.
+
+    A Mongo container keeps its items in one collection, so an object whose
+    document lives in another collection (or in ZODB, or in another data
+    manager) cannot become its item, and an id-named container names each
+    item by its ``_id``, so such an item cannot be renamed.  Raised by the
+    precondition of ``IMongoContainer.__setitem__`` before anything changes
+    -- so ``zope.container.constraints.checkObject`` reports it, and
+    ``zope.copypastemove``'s ``moveableTo()`` / ``copyableTo()`` say False
+    and the ZMI offers no Paste -- and by ``__setitem__`` itself.  The
+    message names the object, its ``DBRef`` and the container's collection.
+    A ``zope.interface.Invalid`` (what Zope's constraint checks catch) and,
+    as before, a ``ValueError``.
+    """
+
+
 #: Types BSON stores natively; everything else goes through the serializer.
 #: Kept here for mongopersist compatibility (it exported the same tuple).
 MONGO_NATIVE_TYPES = (
@@ -784,6 +801,15 @@ class IMongoContained(IContained):
     """
 
 
+def _check_item_precondition(container, name, object):
+    """The ``__setitem__`` precondition of Mongo containers (see
+    ``IMongoContainer.__setitem__``): the container itself knows what it
+    can hold."""
+    check = getattr(container, '_m_check_item', None)
+    if check is not None:
+        check(name, object)
+
+
 class IMongoContainer(IContainer):
     """A Zope container whose items are the documents of a collection.
 
@@ -904,7 +930,7 @@ class IMongoContainer(IContainer):
         """Return the number of items: one ``count_documents`` command (an
         ``aggregate``); no command once ``items()`` filled the cache."""
 
-    def __setitem__(name, object):
+    def __setitem__(name, object):  # noqa: N805 (an interface method)
         """Add ``object`` under ``name``, as ``zope.container``'s
         ``setitem`` does (events, ``__name__``, ``__parent__``).
 
@@ -932,7 +958,19 @@ class IMongoContainer(IContainer):
         the same name at once, the second to commit gets
         ``DuplicateKeyError`` (or, in server-transaction mode, possibly
         ``ConflictError``); a retry then sees the name taken.
+
+        Moving an item here from another container over the same
+        collection (``target[new] = obj; del source[old]``, what
+        ``zope.copypastemove`` does) re-parents its document -- one write
+        at the next flush; ``del source[old]`` then fires only the
+        ``ContainerModifiedEvent`` of ``source`` and deletes nothing.  A
+        stored object of another collection, or renaming an item of an
+        id-named container, is refused by the ``precondition`` tagged on
+        this method (``RefusedItemError``), which Zope's ``checkObject``
+        consults before it moves or copies anything.
         """
+
+    __setitem__.precondition = _check_item_precondition
 
     def __delitem__(name):
         """Remove the item named ``name``, as ``zope.container``'s
