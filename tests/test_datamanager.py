@@ -218,7 +218,9 @@ def test_loading_never_marks_changed(datamanager, mongo):
     assert ada.friends._p_changed is False
     assert ada.visited._p_changed is False
     assert ada.friends['a'].name == 'Bob'
-    assert datamanager._registered_objects == {}
+    mongo.commands.reset()
+    datamanager.flush()                  # nothing pending: nothing sent
+    assert mongo.commands.names == []
 
 
 def test_unchanged_objects_are_never_written(datamanager, mongo):

@@ -728,7 +728,7 @@ def test_concurrent_inserts_of_one_key(mongo, unique_names, mode):
 def test_unreached_undo_belongs_to_its_client_only(mongo, proxy, proxied):
     """Clients with the same settings are still different clients: the
     undo another one could not send is not taken over (or lost) by it."""
-    from zmongo import datamanager as dmmodule
+    from zmongo._sessions import UNREACHED_UNDO
     twin = testing.make_client(proxy.uri, timeoutMS=TIMEOUT_MS,
                                serverSelectionTimeoutMS=TIMEOUT_MS)
     try:
@@ -739,11 +739,11 @@ def test_unreached_undo_belongs_to_its_client_only(mongo, proxy, proxied):
         dm.flush()
         proxy.cut()
         transaction.abort()
-        assert id(proxied) in dmmodule._UNREACHED_UNDO
-        assert id(twin) not in dmmodule._UNREACHED_UNDO
+        assert UNREACHED_UNDO.waiting(proxied)
+        assert not UNREACHED_UNDO.waiting(twin)
         proxy.restore()
         replay_point(proxied, mongo, 'standalone')
         assert all_or_nothing(mongo, before, 1) == 'none'
-        assert id(proxied) not in dmmodule._UNREACHED_UNDO
+        assert not UNREACHED_UNDO.waiting(proxied)
     finally:
         twin.close()

@@ -7,8 +7,9 @@ the application holds keeps its identity across transactions.  This map
 does the same for a data manager: every object is held weakly (changed ones
 are kept alive by the data manager's unit of work, not here).  Objects that
 cannot be weakly referenced (``__slots__`` without ``__weakref__``) are held
-strongly until :meth:`IdentityMap.discard_unreferenced` or the next
-``clear``.
+strongly, for good (as ghosts between transactions): nothing tells when the
+application lets go of them, and a second object for their document would
+be worse than the memory.
 
 When an object is collected, its ``DBRef`` is queued; the data manager
 calls :meth:`IdentityMap.take_collected` at points of its choosing to drop
@@ -93,12 +94,6 @@ class IdentityMap:
             return ()
         keys, self._collected[:] = list(self._collected), []
         return [key for key in keys if self.get(key) is None]
-
-    def discard_unreferenced(self, keep):
-        """Forget strongly held objects for which ``keep(obj)`` is false."""
-        for key, obj in list(self._strong.items()):
-            if not keep(obj):
-                del self._strong[key]
 
     def clear(self):
         self._refs.clear()

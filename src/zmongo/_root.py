@@ -61,6 +61,10 @@ class Root(collections.abc.MutableMapping):
 
     def __setitem__(self, key, value):
         existing = self._entry(key)
+        if value._p_oid is not None:
+            # Removed earlier in this transaction (its old name deleted):
+            # a move, so it stays.
+            self._jar.cancel_removal(value)
         ref = value._p_oid if value._p_oid is not None \
             else self._jar.insert(value)
         if existing is None:

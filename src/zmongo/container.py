@@ -331,9 +331,9 @@ class _IndexRegistry:
                  tuple(keys))
         if entry in state.done:
             return
-        # The only way to tell: the session the data manager runs in.
-        session = getattr(jar, '_session', None)
-        if session is None or not session.in_transaction:
+        # Index builds cannot run inside a server transaction: if one is
+        # running, build it when the transaction is over.
+        if not getattr(jar, 'in_server_transaction', False):
             self._create(state, entry, raw_collection, options)
             return
         txn = jar.transaction_manager.get()

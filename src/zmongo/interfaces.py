@@ -181,6 +181,19 @@ class DocumentNotFoundError(LookupError):
     """
 
 
+class StaleSubObjectError(ValueError):
+    """A sub-object (a ``PersistentList`` or ``PersistentDict`` stored
+    inside its owner's document) was changed after its owner became a
+    ghost.
+
+    The owner reloads its document into new sub-objects when it is used
+    again, so a change to the old one could never be stored: instead of
+    losing it silently, zmongo refuses it.  Get the sub-object from its
+    owner again (``owner.tags.append(...)``) after a commit, an abort, a
+    savepoint or ``cacheMinimize()``.
+    """
+
+
 class DuplicateKeyError(ValueError):
     """A write would have created a second document with a unique key.
 
@@ -633,6 +646,41 @@ class IMongoDataManager(persistent.interfaces.IPersistentDataManager):
         needs the serial ``obj`` was read with: a ghost is loaded first
         (one ``find``).  Raises ``ValueError`` if ``obj`` has no oid (it was
         never stored).  Objects referring to ``obj`` keep their ``DBRef``.
+        A removed object stays removed for the rest of the transaction,
+        whatever is done to it (unless ``cancel_removal``); after the
+        commit it is a ghost whose document is gone.
+        """
+
+    def cancel_removal(obj):
+        """Undo ``remove(obj)`` of this transaction: ``obj`` was moved
+        (another root name, another container), not deleted.  No command;
+        if the delete was written already, the next flush writes the
+        document again.
+        """
+
+    def cacheMinimize():
+        """Turn every unchanged object into a ghost and forget the document
+        it was loaded from, as ZODB's ``Connection.cacheMinimize``.  Objects
+        whose sub-objects (``PersistentList``/``PersistentDict``) are stored
+        in their document keep their state: the application may hold those.
+        No command.
+        """
+
+    def cacheGC():
+        """Leave at most ``cache_size`` unchanged objects with their state
+        (the most recently loaded), as ``Connection.cacheGC``.  No command.
+        """
+
+    def savepoint():
+        """A ``transaction.interfaces.IDataManagerSavepoint``: pending
+        changes are written (one ``bulk_write`` per collection) and the
+        place in the transaction's write log remembered.  Its
+        ``rollback()`` puts the database back to that place (standalone:
+        the undo writes after it, one command per collection;
+        server-transaction mode: a new server transaction that is sent the
+        log up to the savepoint again) and turns the objects changed after
+        it into ghosts.  A rollback that cannot reach the server raises and
+        dooms the transaction.
         """
 
     def dump(obj):

@@ -325,6 +325,10 @@ def _format_path(path):
     return out
 
 
+#: ``attr.sub[0]``: a field path as error messages show it.
+format_path = _format_path
+
+
 @zope.interface.implementer(interfaces.IObjectWriter)
 class ObjectWriter:
     """Builds documents from objects (see the module docstring for the

@@ -1,0 +1,277 @@
+"""Sending one collection's writes, and what the server's answer means.
+
+One ordered ``bulk_write`` per collection and flush.  Replacing writes
+filter on the serial the object was read with and upsert: when another
+transaction wrote the document first, the upsert collides with the existing
+``_id`` (a duplicate-key error at exactly that write), and when it deleted
+the document the write shows up as an upsert.  Either is a conflict,
+detected by the write itself, with no window between a check and the write.
+
+Every write the server accepted goes into the transaction's write log, in
+standalone mode with the write that undoes it.  Errors become zmongo's:
+``ConflictError``, ``DuplicateKeyError``, ``SerializationError`` naming the
+object and the attribute that could not be stored.
+"""
+import bson
+import bson.errors
+import pymongo.errors
+from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
+
+from zmongo import _names
+from zmongo import interfaces
+from zmongo import serialize
+
+WRITE_CONFLICT = 112
+DUPLICATE_KEY = (11000, 11001)
+TOO_LARGE = (10334, 17419, 17420)
+
+
+class BulkWriter:
+    """Writes for one data manager: ``raw_collection(db, coll)`` gives the
+    collection, ``states`` what is known of the documents (a
+    ``DocumentStates``), ``log`` the transaction's ``WriteLog``;
+    ``standalone`` says whether writes need undo writes."""
+
+    def __init__(self, raw_collection, conflict_handler, states, log,
+                 standalone):
+        self._collection = raw_collection
+        self._handler = conflict_handler
+        self._states = states
+        self._log = log
+        self._standalone = standalone
+
+    # -- undo writes -----------------------------------------------------------
+
+    def _written_filter(self, obj, doc):
+        """Matches ``doc`` as this write stored it, and nothing written
+        over it later (by its serial, where documents carry one)."""
+        found = {_names.ID: obj._p_oid.id}
+        field = self._handler.field_name
+        if field and field in doc:
+            found[field] = doc[field]
+        return found
+
+    def _undo_insert(self, obj, doc):
+        return DeleteOne(self._written_filter(obj, doc))
+
+    def _undo_replace(self, obj, doc):
+        before = self._states.latest(obj._p_oid)
+        if before is None:
+            return DeleteOne(self._written_filter(obj, doc))
+        return ReplaceOne(self._written_filter(obj, doc), before)
+
+    def _undo_delete(self, obj):
+        before = self._states.latest(obj._p_oid)
+        if before is None:
+            before = self._states.original(obj._p_oid)
+        if before is None:
+            return None
+        # Re-create it only if it is really gone: a delete that lost a
+        # conflict deleted nothing.
+        body = {k: v for k, v in before.items() if k != _names.ID}
+        return UpdateOne({_names.ID: obj._p_oid.id}, {'$setOnInsert': body},
+                         upsert=True)
+
+    def _log_writes(self, namespace, ops, undo):
+        for op, (dbref, undo_op) in zip(ops, undo):
+            self._log.append(namespace, dbref, op, undo_op or None)
+
+    # -- writing ---------------------------------------------------------------
+
+    def execute(self, db_name, coll_name, writes, session):
+        """Send ``writes`` (a ``CollectionWrites``); returns ``(conflicts,
+        unapplied)``: the replaces that met another transaction's write as
+        ``(obj, current document or None, new document)``, and the objects
+        whose replaces were not sent because an earlier one failed."""
+        standalone = self._standalone
+        ops = []
+        undo = []   # (dbref or None, the write that reverses it)
+        for obj, filter_ in writes.deletes:
+            ops.append(DeleteOne(filter_))
+            undo.append((obj._p_oid, standalone and self._undo_delete(obj)))
+        for op, undo_op in writes.raw:
+            ops.append(op)
+            undo.append((None, undo_op))
+        for obj, doc in writes.inserts:
+            ops.append(InsertOne(doc))
+            undo.append((obj._p_oid, standalone and
+                         self._undo_insert(obj, doc)))
+        first_replace = len(ops)
+        for obj, filter_, doc in writes.replaces:
+            ops.append(ReplaceOne(filter_, doc, upsert=True))
+            undo.append((obj._p_oid, standalone and
+                         self._undo_replace(obj, doc)))
+        namespace = (db_name, coll_name)
+        coll = self._collection(db_name, coll_name)
+        applied, error, upserted = len(ops), None, {}
+        try:
+            result = coll.bulk_write(ops, ordered=True, session=session)
+            upserted = result.upserted_ids or {}
+            deleted = result.deleted_count
+        except pymongo.errors.BulkWriteError as err:
+            error = err
+            details = err.details
+            applied = (details.get('writeErrors') or [{}])[0].get('index', 0)
+            upserted = {u['index']: u['_id']
+                        for u in details.get('upserted') or ()}
+            deleted = details.get('nRemoved', 0)
+        except pymongo.errors.OperationFailure as err:
+            if err.code == WRITE_CONFLICT or \
+                    err.has_error_label('TransientTransactionError'):
+                raise interfaces.ConflictError(
+                    'write conflict in %s.%s (another transaction wrote the '
+                    'same documents)' % (db_name, coll_name)) from err
+            raise
+        except (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument,
+                bson.errors.InvalidStringData, UnicodeEncodeError) as err:
+            # pymongo refused a document while encoding it, possibly after
+            # earlier batches of this bulk were sent: undo all of it.
+            self._log_writes(namespace, ops, undo)
+            raise unencodable(writes, err) from err
+        for i in upserted:
+            if i >= first_replace and standalone:
+                # Deleted meanwhile, so the upsert created it: undone by
+                # deleting exactly what was written.
+                obj, _, doc = writes.replaces[i - first_replace]
+                undo[i] = (undo[i][0], self._undo_insert(obj, doc))
+        self._log_writes(namespace, ops[:applied], undo[:applied])
+        handler = self._handler
+        conflicts = []
+        for i in sorted(upserted):
+            if i >= first_replace and handler.detects_conflicts:
+                obj, _, doc = writes.replaces[i - first_replace]
+                conflicts.append((obj, None, doc))
+                # Deleted meanwhile, so the upsert re-created it: an abort
+                # must delete exactly what was written.
+                self._states.set_latest(obj._p_oid, doc)
+        if error is not None:
+            first = error.details['writeErrors'][0]
+            conflict = None
+            if applied >= first_replace and handler.detects_conflicts and \
+                    first.get('code') in DUPLICATE_KEY:
+                conflict = self._stale_serial(
+                    db_name, coll_name,
+                    writes.replaces[applied - first_replace], session)
+            if conflict is None:
+                raise bulk_error(db_name, coll_name, error, writes)
+            conflicts.append(conflict)
+        self._after_write(writes, applied - first_replace, conflicts)
+        if handler.detects_conflicts and writes.deletes and \
+                deleted < len(writes.deletes):
+            cur = self._current_docs(
+                db_name, coll_name, [o._p_oid.id for o, _ in writes.deletes],
+                session)
+            for obj, _ in writes.deletes:
+                if obj._p_oid.id in cur:
+                    raise handler.conflict_error_factory(
+                        obj, self._states.original(obj._p_oid),
+                        cur[obj._p_oid.id], None)
+        unapplied = [obj for obj, _, _ in
+                     writes.replaces[max(applied - first_replace + 1, 0):]]
+        return conflicts, unapplied
+
+    def _stale_serial(self, db_name, coll_name, replace, session):
+        """A replacing write failed on a unique index: a conflict if the
+        document moved on from the serial it was read with (the upsert
+        then collided with it -- on ``_id`` or on whichever unique index
+        the server checked first), else None (a real duplicate key)."""
+        obj, _, doc = replace
+        cur = self._current_docs(db_name, coll_name, [obj._p_oid.id],
+                                 session).get(obj._p_oid.id)
+        field = self._handler.field_name
+        expected = self._handler.serial_of(obj)
+        if cur is not None and (cur.get(field) or 0) != expected:
+            return obj, cur, doc
+        return None
+
+    def _after_write(self, writes, replaces_applied, conflicts):
+        handler = self._handler
+        conflicted = {id(obj) for obj, _, _ in conflicts}
+        for obj, doc in writes.inserts:
+            self._states.set_latest(obj._p_oid, doc)
+            handler.on_after_store(obj, doc)
+        for obj, _, doc in writes.replaces[:max(replaces_applied, 0)]:
+            if id(obj) not in conflicted:
+                self._states.set_latest(obj._p_oid, doc)
+                handler.on_after_store(obj, doc)
+        for obj, _ in writes.deletes:
+            self._states.forget_written(obj._p_oid)
+
+    def _current_docs(self, db_name, coll_name, ids, session):
+        coll = self._collection(db_name, coll_name)
+        return {doc[_names.ID]: doc for doc in coll.find(
+            {_names.ID: {'$in': ids}}, session=session)}
+
+
+# -- errors ----------------------------------------------------------------------
+
+def unencodable_path(value, path=()):
+    """Where in a document a string is that BSON (UTF-8) cannot hold."""
+    if isinstance(value, str):
+        try:
+            value.encode('utf-8')
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = unencodable_path(key, path + (key,)) if \
+                isinstance(key, str) else None
+            if found is None:
+                found = unencodable_path(item, path + (key,))
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = unencodable_path(item, path + (index,))
+            if found is not None:
+                return found
+    return None
+
+
+def _documents(writes):
+    return [(o, d) for o, d in writes.inserts] + \
+        [(o, d) for o, _, d in writes.replaces]
+
+
+def unencodable(writes, err):
+    """The ``SerializationError`` for a document pymongo could not encode,
+    naming the object and the attribute."""
+    if isinstance(err, pymongo.errors.DocumentTooLarge):
+        return too_large(writes, err)
+    for obj, doc in _documents(writes):
+        path = unencodable_path(doc)
+        if path is not None:
+            return interfaces.SerializationError(
+                'cannot store attribute %s of %r: %s' % (
+                    serialize.format_path(list(path)), obj, err))
+    return interfaces.SerializationError(
+        'a document could not be encoded as BSON: %s' % err)
+
+
+def too_large(writes, err):
+    for obj, doc in _documents(writes):
+        size = len(bson.encode(doc))
+        if size > _names.MAX_BSON_SIZE:
+            return interfaces.SerializationError(
+                'cannot store %r: its document is %d bytes, more than '
+                'the %d MongoDB allows; move large values into objects '
+                'of their own or GridFS' % (obj, size, _names.MAX_BSON_SIZE))
+    return interfaces.SerializationError(
+        'a document is larger than MongoDB allows: %s' % str(err)[:300])
+
+
+def bulk_error(db_name, coll_name, err, writes=None):
+    first = (err.details.get('writeErrors') or [{}])[0]
+    if first.get('code') in TOO_LARGE and writes is not None:
+        return too_large(writes, err)
+    if first.get('code') in DUPLICATE_KEY:
+        return interfaces.DuplicateKeyError(
+            'duplicate key in %s.%s: %s is already taken (%s)' % (
+                db_name, coll_name, first.get('keyValue'),
+                first.get('errmsg')))
+    if first.get('code') == WRITE_CONFLICT:
+        return interfaces.ConflictError(
+            'write conflict in %s.%s: %s' % (db_name, coll_name,
+                                              first.get('errmsg')))
+    return err

@@ -1,0 +1,92 @@
+"""What a transaction knows of the documents it read and wrote.
+
+Two things need the documents behind objects: telling an object that was
+only marked changed from one that really changed (unchanged objects are
+never written), and, in standalone mode, undoing a write (the document as
+it was before).  In server-transaction mode the server undoes an abort and
+the serial lives on the object, so only a digest of each document read is
+kept: holding every document beside the object built from it would double
+the memory a load takes.
+
+A record lives as long as the object it belongs to: the data manager
+forgets the records of collected objects (see ``_identitymap``), and all of
+them at the end of the transaction.
+"""
+import hashlib
+
+import bson
+
+from zmongo import _names
+
+
+class DocumentStates:
+
+    def __init__(self, conflict_handler, keep_documents):
+        #: ``keep_documents()``: True when whole documents are needed
+        #: (standalone mode), asked when one is first remembered.
+        self._handler = conflict_handler
+        self._keep_documents = keep_documents
+        self.clear()
+
+    def clear(self):
+        # Documents as this transaction first saw them, and the latest
+        # version known (read, or written by it).
+        self._original = {}
+        self._latest = {}
+        self._digests = {}
+
+    # -- reading ---------------------------------------------------------------
+
+    def original(self, dbref):
+        """The document as this transaction first read it, or None."""
+        return self._original.get(dbref)
+
+    def has_original(self, dbref):
+        return dbref in self._original
+
+    def latest(self, dbref):
+        """The latest version known (read or written), or None."""
+        return self._latest.get(dbref)
+
+    # -- recording -------------------------------------------------------------
+
+    def set_latest(self, dbref, doc):
+        self._latest[dbref] = doc
+
+    def remember_loaded(self, dbref, doc):
+        """``doc`` was loaded into its object."""
+        if not self._keep_documents():
+            self._latest.pop(dbref, None)
+            self._digests[dbref] = self._digest(doc)
+            return
+        self._original.setdefault(dbref, doc)
+        self._latest.setdefault(dbref, doc)
+
+    def forget(self, dbref):
+        """The object of ``dbref`` is gone or a ghost again."""
+        self._latest.pop(dbref, None)
+        self._original.pop(dbref, None)
+        self._digests.pop(dbref, None)
+
+    def forget_written(self, dbref):
+        """What this transaction wrote to ``dbref`` was rolled back: its
+        latest version must be read again."""
+        self._latest.pop(dbref, None)
+        self._digests.pop(dbref, None)
+
+    # -- comparing -------------------------------------------------------------
+
+    def _digest(self, doc):
+        """A digest of what ``doc`` stores, its ``_id`` and serial aside."""
+        skip = (_names.ID, self._handler.field_name)
+        data = bson.encode({k: v for k, v in doc.items() if k not in skip})
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def unchanged(self, obj, doc):
+        """True if ``doc``, the state of ``obj`` to write, is what was
+        read: such a write is left out."""
+        latest = self._latest.get(obj._p_oid)
+        if latest is not None:
+            return self._handler.is_same(obj, latest, doc)
+        digest = self._digests.get(obj._p_oid)
+        return digest is not None and digest == self._digest(doc)
