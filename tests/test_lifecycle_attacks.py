@@ -213,15 +213,11 @@ def test_objects_without_weakref_two_objects_for_one_document(backend):
     assert read(backend, 'foo', 'other') == 'through the held object'
 
 
-def test_slotted_objects_round_trip(request, backend):
-    """A persistent class with real ``__slots__`` is stored, but its
-    document cannot be loaded again (``DocumentLoadError: ... this object
-    has no instance dictionary``): ``__getstate__`` gives a tuple
-    ``(None, {slots})``, stored as a list, and ``__setstate__`` is handed
-    the list.  ZODB loads it.  (Serialization, not lifecycle, but it makes
-    every slotted class unusable.)"""
-    known_gap(request, backend,
-              "the serializer stores a __slots__ object's (dict, slots) state as a list it cannot load: a serializer defect, open")
+def test_slotted_objects_round_trip(backend):
+    """A persistent class with real ``__slots__``: ``__getstate__`` gives
+    a tuple ``(None, {slots})``, stored as an array; loading hands
+    ``__setstate__`` the tuple again (it was handed the list, and the
+    document could not be loaded).  ZODB loads it."""
     writer = backend.open()
     writer.root['foo'] = Slotted('original')
     writer.commit()

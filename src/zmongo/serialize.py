@@ -1158,6 +1158,12 @@ class ObjectReader:
                     state = self.get_object(state_doc[_PY_STATE], obj, False)
                 except _LOAD_ERRORS as err:
                     raise _in_field(err, _PY_STATE)
+                if type(state) is list and len(state) == 2 and \
+                        type(obj).__setstate__ is \
+                        persistent.Persistent.__setstate__:
+                    # ``(dict, slots)`` from persistent's ``__getstate__``
+                    # (a class with ``__slots__``), stored as an array.
+                    state = tuple(state)
             else:
                 state = self._dict_value(state_doc, obj)
             jar.remember_original(oid, doc)
