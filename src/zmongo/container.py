@@ -869,9 +869,13 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         ``checkObject``, ``moveableTo()`` and ``copyableTo()`` ask it
         before anything changes) and the check of ``__setitem__`` itself
         (``setting``).  New objects are always welcome: they get a document
-        in the container's collection.
+        in the container's collection -- and so is a stored object that
+        zmongo's copier checks for its copy (``_moves.checking_copy_of``):
+        what will be added is a new object, not this one.
         """
         if not (_stored_as_is(value) and value._p_oid is not None):
+            return
+        if not setting and _moves.checked_as_copy(value):
             return
         jar = self._m_jar
         self._m_check_collection(value, jar)
@@ -985,21 +989,34 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         container (an item that moved to a container keeping no such
         fields)."""
         db_name, coll_name = self._m_location(jar)
-        still_ours = self._m_parent_key is not None and \
-            getattr(stored, self._m_parent_key, None) == \
-            self._m_parent_attribute(jar) and \
-            (self._m_mapping_key is None or
-             getattr(stored, self._m_mapping_key, None) == key)
-        if still_ours:
-            for field in (self._m_mapping_key, self._m_parent_key):
-                if field is not None:
-                    try:
-                        delattr(stored, field)
-                    except AttributeError:
-                        pass
+        self._m_release_fields(stored, key, jar)
         _contained.uncontained(stored, self, key)
         self._m_forget_name(jar, db_name, coll_name, key)
         self._m_changed(jar, db_name, coll_name)
+
+    def _m_release_fields(self, obj, key, jar=None):
+        """Remove from ``obj`` the name and parent fields that still make it
+        this container's item ``key``: ``obj`` left for a container keeping
+        no such fields, or is a copy of the item (``zope.copy`` copies the
+        fields too, and a copy going to ZODB must not refer to this
+        container)."""
+        if self._m_parent_key is None:
+            return
+        if jar is None:
+            jar = self._m_jar
+        still_ours = getattr(obj, self._m_parent_key, None) == \
+            self._m_parent_attribute(jar) and \
+            (self._m_mapping_key is None or
+             getattr(obj, self._m_mapping_key, None) == key)
+        if not still_ours:
+            return
+        for field in (self._m_mapping_key, self._m_parent_key):
+            if field is not None:
+                try:
+                    delattr(obj, field)
+                except AttributeError:
+                    # A class attribute, or a property we do not control.
+                    pass
 
     def _m_remove(self, jar, key, stored):
         _contained.uncontained(_locate(stored, self, key), self, key)
