@@ -106,7 +106,7 @@ USE_CONTAINER_CACHE = True
 _SENTINEL = object()
 _CACHE_ANNOTATION = 'zmongo.container.items'
 _PENDING_ANNOTATION = 'zmongo.container.pending'
-_ZODB_PREFIX = 'zodb-'
+_ZODB_PREFIX = _names.ZODB_PARENT_PREFIX
 _INDEX_PREFIX = 'zmongo_container_'
 
 
@@ -246,7 +246,26 @@ def _locate(obj, container, name):
         # Volatile attributes: handing an item out never changes it.
         obj._v_name = name
         obj._v_parent = container
+    elif isinstance(obj, persistent.Persistent):
+        _restore_parent(obj, container)
     return obj
+
+
+def _restore_parent(obj, container):
+    """Give a plain ``IContained`` item (one storing its own ``__parent__``,
+    such as a Mongo container that is an item) its parent back when its
+    document holds none: the container lives in ZODB, which MongoDB cannot
+    refer to, so the serializer leaves ``__parent__`` out of the document
+    when the document's parent field names that container
+    (``'zodb-<hex oid>'``; see :mod:`zmongo.serialize`).  Set in the
+    object's ``__dict__``: handing an item out never marks it changed."""
+    if not IContained.providedBy(obj):
+        return
+    if obj._p_changed is None:
+        obj._p_activate()
+    state = getattr(obj, '__dict__', None)
+    if state is not None and state.get('__parent__') is None:
+        state['__parent__'] = container
 
 
 def _check_value(value):
