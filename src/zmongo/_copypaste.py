@@ -215,11 +215,11 @@ def check_destination(obj, target):
     if where is None or where is jar:
         return
     raise interfaces.RefusedItemError(
-        '%r cannot move into %r: it is stored in MongoDB (as %r), and %r '
-        'keeps its items in %r, which cannot refer to an object of another '
-        'database; copy it there instead (IObjectCopier.copyTo), or move it '
-        'into a container stored in MongoDB or a Mongo container over its '
-        'collection' % (obj, target, obj._p_oid, target, where))
+        '%r cannot move into %r: it is stored in MongoDB (as %r), and that '
+        'container keeps its items in %r, which cannot refer to an object of '
+        'another database; copy it there instead (IObjectCopier.copyTo), or '
+        'move it into a container stored in MongoDB or a Mongo container '
+        'over its collection' % (obj, target, obj._p_oid, where))
 
 
 @zope.interface.implementer(IObjectMover)
