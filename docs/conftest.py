@@ -14,12 +14,25 @@ must be importable while the doctest runs.  The doctest's globals get
 module whose attributes are looked up in those globals, so
 ``zmongo_docs.Person`` resolves to the ``Person`` the doctest defined.  The
 module is removed again when the doctest ends.
+
+Each document runs alone or after any other, in any order: it starts with
+an empty component registry and ends by emptying it again (a document that
+configures a site need not undo it), and ``zope.event.subscribers`` holds
+``zope.component``'s dispatcher before each document starts and exactly
+what it held then after it ends.  (The dispatcher joins the list when
+``zope.component.event`` is first imported -- by whichever document
+imports it first -- so a document that put the list back as it found it
+could otherwise drop the dispatcher for every later one, and ZCML event
+subscribers would silently stop firing.)
 """
 import sys
 import types
 
 import pytest
 import transaction
+import zope.component.event  # noqa: F401 (adds its dispatcher, see above)
+import zope.component.testing
+import zope.event
 
 from zmongo.testing import MongoFixture
 from zmongo.testing import trusting
@@ -60,6 +73,8 @@ def rst_doctest_setup(request, doctest_namespace):
     if DOCS_MODULE in sys.modules:
         raise RuntimeError('sys.modules already has a %r module; the '
                            'documentation needs that name' % DOCS_MODULE)
+    subscribers = list(zope.event.subscribers)
+    zope.component.testing.setUp()
     mongo = MongoFixture().setUp()
     extra = {
         '__name__': DOCS_MODULE,
@@ -81,6 +96,8 @@ def rst_doctest_setup(request, doctest_namespace):
             yield mongo
     finally:
         transaction.abort()
+        zope.component.testing.tearDown()
+        zope.event.subscribers[:] = subscribers
         sys.modules.pop(DOCS_MODULE, None)
         for name in extra:
             doctest_namespace.pop(name, None)

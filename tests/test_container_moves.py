@@ -108,7 +108,8 @@ class Mongo:
     """site (a SimpleMongoContainer, IRoot) / a, b (of the kinds given),
     in MongoDB; the items are ``models.Item``s."""
 
-    def __init__(self, dm, mongo, kinds, names=('ada', 'bob')):
+    def __init__(self, dm, mongo, kinds, names=('ada', 'bob'),
+                 item=models.Item):
         self.dm, self.mongo, self.kinds = dm, mongo, kinds
         dm.root['site'] = site = models.Site()
         site['a'], site['b'] = make(kinds[0]), make(kinds[1])
@@ -116,7 +117,7 @@ class Mongo:
         site = self.site()
         for name in names:
             site['a'][None if kinds[0] == 'idnames' else name] = \
-                models.Item(name.title())
+                item(name.title())
         transaction.commit()
 
     def site(self):
@@ -167,9 +168,13 @@ def worlds(request, datamanager, mongo, events, container_cache):
     """The reference and zmongo over the kinds of the test's ``kinds``."""
     opened = []
 
-    def open_(kinds=None, **kw):
-        world = Reference(**kw) if kinds is None else \
-            Mongo(datamanager, mongo, kinds, **kw)
+    def open_(kinds=None, item=None, **kw):
+        if kinds is None:
+            world = Reference(**kw)
+        elif item is None:
+            world = Mongo(datamanager, mongo, kinds, **kw)
+        else:
+            world = Mongo(datamanager, mongo, kinds, item=item, **kw)
         opened.append(world)
         del events[:]
         return world
@@ -336,7 +341,6 @@ def test_moving_to_another_collection_is_refused(worlds, events, mongo):
     site = world.site()
     ada = site['a']['ada']
     assert not IObjectMover(ada).moveableTo(site['other'])
-    assert not IObjectCopier(ada).copyableTo(site['other'])
     with pytest.raises(interfaces.RefusedItemError) as info:
         site['other']['ada'] = ada
     assert 'elsewhere' in str(info.value) and 'person' in str(info.value)
@@ -346,6 +350,191 @@ def test_moving_to_another_collection_is_refused(worlds, events, mongo):
     transaction.commit()
     assert mongo.db.elsewhere.count_documents({}) == 1
     world.check_documents()
+
+
+def first_item(site):
+    return site['a'][sorted(site['a'].keys())[0]]
+
+
+@pytest.mark.parametrize('kind', MOVE_KINDS)
+def test_copying_to_another_collection(kind, worlds, events, mongo):
+    """IObjectCopier copies into a container over another collection (a
+    new document there); moving there stays refused where Zope asks."""
+    ref = worlds()
+    site = ref.site()
+    site['other'] = BTreeContainer()
+    transaction.commit()
+    del events[:]
+    site = ref.site()
+    copier = IObjectCopier(site['a']['ada'])
+    assert copier.copyableTo(site['other'])
+    ref_name = copier.copyTo(site['other'])
+    expected = describe(events, site)
+    assert ref_name == 'ada' and expected == [
+        ('ObjectCopiedEvent', 'Ada'),
+        ('ObjectAddedEvent', 'Ada', None, None, 'a container', 'ada'),
+        ('ContainerModifiedEvent', 'a container')]
+    transaction.commit()
+
+    world = worlds((kind, kind))
+    site = world.site()
+    site['other'] = container.MongoContainer('elsewhere')
+    transaction.commit()
+    del events[:]
+    site = world.site()
+    ada = first_item(site)
+    old_name, ada_ref = ada.__name__, ada._p_oid
+    assert not IObjectMover(ada).moveableTo(site['other'])
+    with pytest.raises(interfaces.RefusedItemError):
+        IObjectMover(ada).moveTo(site['other'])
+    assert events == []
+    copier = IObjectCopier(ada)
+    assert copier.copyableTo(site['other'])
+    name = copier.copyTo(site['other'])
+    # Named as the original was (an id-named source: its _id string).
+    assert name == old_name
+    assert describe(events, site) == [
+        row[:5] + (name,) if len(row) > 5 else row for row in expected]
+    transaction.commit()
+    site = world.site()
+    copy = site['other'][name]
+    assert copy.name == 'Ada' and copy._p_oid != ada_ref
+    assert getPath(copy) == '/other/' + name
+    docs = list(mongo.db.elsewhere.find())
+    assert [(d['_id'], d['key'], d['parent']) for d in docs] == \
+        [(copy._p_oid.id, name, site['other']._p_oid)]
+    assert old_name in site['a'] and len(site['a']) == 2
+    world.check_documents()
+
+
+#: The kinds whose items may be plain ``Contained`` objects: such an item
+#: stores its ``__parent__``, and a SubDocumentMongoContainer, stored
+#: inside another document, would be stored again inside the item's.
+PLAIN_ITEM_KINDS = ('mongo', 'idnames', 'simple')
+
+
+@pytest.mark.parametrize('source', PLAIN_ITEM_KINDS)
+@pytest.mark.parametrize('into', ['a', 'b'])
+def test_copying_plain_contained_items_into_id_names(
+        source, into, worlds, events, mongo):
+    """Plain zope.container items (``Contained`` subclasses storing
+    ``__parent__``) copied into an id-named container over their own
+    collection get a fresh ``_id`` as their name."""
+    ref = worlds()
+    site = ref.site()
+    ref_name = IObjectCopier(site['a']['ada']).copyTo(site[into])
+    expected = describe(events, site)
+    transaction.commit()
+    expected_sizes = sizes(ref.site())
+
+    kinds = ('idnames', 'idnames') if into == 'a' else (source, 'idnames')
+    world = worlds(kinds, item=models.SimplePerson)
+    site = world.site()
+    ada = first_item(site)
+    assert IObjectCopier(ada).copyableTo(site[into])
+    name = IObjectCopier(ada).copyTo(site[into])
+    assert bson.ObjectId.is_valid(name) and name != ada.__name__
+    assert describe(events, site) == [
+        row[:5] + (name,) if len(row) > 5 else row for row in expected]
+    assert site[into][name] is not ada
+    transaction.commit()
+    site = world.site()
+    copy = site[into][name]
+    assert copy._p_oid.id == bson.ObjectId(name) and copy.name == 'Ada'
+    assert copy.__parent__ is site[into] and copy.__name__ == name
+    assert getPath(copy) == '/%s/%s' % (into, name)
+    assert sizes(site) == expected_sizes
+    assert ref_name in ('ada', 'ada-2')
+    world.check_documents()
+
+
+# --------------------------------------------------------------------------
+# Mongo-stored items and containers in ZODB
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def zodb():
+    """A ZODB (the same transaction manager as the data manager's)."""
+    db = DB(MappingStorage())
+    conn = db.open()
+    try:
+        yield conn
+    finally:
+        transaction.abort()
+        conn.close()
+        db.close()
+
+
+#: Containers whose items ZODB pickles: they cannot hold a Mongo object.
+ZODB_TARGETS = {
+    'btree': BTreeContainer,
+    'folder': Folder,
+    'simple-in-zodb': container.SimpleMongoContainer,
+}
+
+
+@pytest.mark.parametrize('kind, item', [
+    (kind, 'mongo-contained') for kind in MOVE_KINDS] + [
+    (kind, 'contained') for kind in PLAIN_ITEM_KINDS])
+@pytest.mark.parametrize('target', sorted(ZODB_TARGETS))
+def test_moving_into_zodb_is_refused_copying_works(
+        kind, item, target, worlds, events, zodb, mongo):
+    """A Mongo-stored item cannot move into a container ZODB stores (ZODB
+    cannot refer to another database's object): Zope's ``moveableTo()``
+    says so and ``moveTo()`` refuses before anything changes; a copy, a
+    new object, is stored by ZODB.  The reference: a ZODB item moves."""
+    ref = worlds()
+    box = ref.conn.root()['box'] = ZODB_TARGETS[target]()
+    transaction.commit()
+    del events[:]
+    mover = IObjectMover(ref.site()['a']['ada'])
+    assert mover.moveableTo(box)
+    assert mover.moveTo(box) == 'ada'
+    transaction.commit()
+    assert list(ref.conn.root()['box'].keys()) == ['ada']
+
+    item_class = models.Item if item == 'mongo-contained' \
+        else models.SimplePerson
+    world = worlds((kind, kind), item=item_class)
+    box = zodb.root()['box'] = ZODB_TARGETS[target]()
+    transaction.commit()
+    del events[:]
+    site = world.site()
+    ada = first_item(site)
+    name = ada.__name__
+    assert not IObjectMover(ada).moveableTo(box)
+    with pytest.raises(interfaces.RefusedItemError) as info:
+        IObjectMover(ada).moveTo(box)
+    message = str(info.value)
+    assert repr(ada) in message and repr(box) in message
+    assert 'copy it there instead' in message
+    assert events == []
+    # A copy is a new object: ZODB stores it.
+    assert IObjectCopier(ada).copyableTo(box)
+    assert IObjectCopier(ada).copyTo(box) == name
+    transaction.commit()
+    box = zodb.root()['box']
+    assert box[name].name == 'Ada' and box[name]._p_jar is zodb
+    site = world.site()
+    assert name in site['a'] and len(site['a']) == 2
+    world.check_documents()
+
+
+def test_moving_into_a_mongo_stored_simple_container_works(
+        worlds, events, mongo):
+    """The refusal is about where the target stores its items: a simple
+    container stored in MongoDB holds references to documents."""
+    world = worlds(('mongo', 'mongo'))
+    site = world.site()
+    site['box'] = container.SimpleMongoContainer()
+    transaction.commit()
+    site = world.site()
+    ada = site['a']['ada']
+    assert IObjectMover(ada).moveableTo(site['box'])
+    assert IObjectMover(ada).moveTo(site['box']) == 'ada'
+    transaction.commit()
+    assert world.site()['box']['ada'].name == 'Ada'
+    assert 'ada' not in world.site()['a']
 
 
 @pytest.mark.parametrize('kind', MOVE_KINDS)
@@ -520,11 +709,13 @@ def test_reading_dublin_core_writes_nothing(kind, worlds, mongo, commands):
     assert not [n for n in commands.names
                 if n in ('insert', 'update', 'delete', 'findAndModify')]
     item = world.site()['a'].values()[0]
+    # Read before the commit: a volatile name does not outlive it.
+    name = item.__name__
     IZopeDublinCore(item).title = 'Hello'
     transaction.commit()
     coll = ITEM_COLLECTION if kind == 'simple' else 'person'
     assert mongo.db[coll].count_documents({'dc': {'$exists': True}}) == 1
-    assert IZopeDublinCore(world.site()['a'][item.__name__]).title == 'Hello'
+    assert IZopeDublinCore(world.site()['a'][name]).title == 'Hello'
 
 
 def test_keyed_lookups_see_other_containers_pending_adds(

@@ -2,10 +2,17 @@
 
 A published site (zope.app.wsgi, a ZODB root folder, zmongo's
 configure.zcml, zope.copypastemove) driven through zope.testbrowser: the
-listing, Rename, Cut/Copy/Paste and Delete, with the containers in the ZODB
-root folder.  Rendering a listing sends no
-write command; an action the view offers succeeds, and one it cannot do is
-not offered.
+listing, Rename, Cut/Copy/Paste and Delete, with the containers
+
+* in a ZODB site: in the ZODB root folder (the reference's home), and
+* in a Mongo-stored site: in a ``SimpleMongoContainer`` stored in MongoDB,
+  an item of a ``MongoContainer`` over the ``folders`` collection that the
+  ZODB root folder holds (ZODB cannot refer to an object of MongoDB; a
+  Mongo container living in ZODB is the bridge).  Every folder below the
+  root folder's ``mongo`` is then a document.
+
+Rendering a listing sends no write command; an action the view offers
+succeeds, and one it cannot do is not offered.
 """
 import base64
 import os
@@ -21,6 +28,7 @@ from zope.app.publication.zopepublication import ZopePublication
 from zope.app.wsgi import WSGIPublisherApplication
 from zope.configuration import xmlconfig
 from zope.testbrowser.browser import Browser
+from zope.traversing.api import getPath
 
 from tests import container_models as models
 from tests.container_support import container_cache  # noqa: F401
@@ -121,11 +129,26 @@ class Site:
 
     def home(self):
         """The folder the containers are in: the ZODB root folder, or a
-        Mongo-stored SimpleMongoContainer in it."""
-        return self.root()
+        Mongo-stored SimpleMongoContainer below it."""
+        if self.where == 'zodb':
+            return self.root()
+        return self.root()['mongo']['site']
+
+    def build(self):
+        """The Mongo-stored site: root folder (ZODB) / mongo (a
+        MongoContainer over ``folders``, in ZODB) / site (a
+        SimpleMongoContainer, a document of ``folders``)."""
+        if self.where == 'mongo':
+            self.root()['mongo'] = container.MongoContainer('folders')
+            transaction.commit()
+            self.root()['mongo']['site'] = container.SimpleMongoContainer()
+            transaction.commit()
 
     def path(self, name=''):
-        return 'http://localhost/' + name
+        base = 'http://localhost/'
+        if self.where == 'mongo':
+            base += 'mongo/site/'
+        return base + name
 
     def wsgi(self, environ, start_response):
         transaction.commit()
@@ -145,16 +168,22 @@ class Site:
         self.db.close()
 
 
-@pytest.fixture(params=['zodb'])
-def site(request, mongo, container_cache):
+@pytest.fixture(params=['zodb', 'mongo'])
+def site(request, mongo, datamanager, container_cache):
+    """The published site, its containers in ZODB or in MongoDB; requests
+    use data managers of the ``datamanager`` fixture's commit mode (its
+    own data manager is not used)."""
     zope.component.testing.setUp()
     xmlconfig.string(SITE_ZCML % {'macros': MACROS})
     # The test's client: ``mongo.commands`` counts what requests send.
+    mode = request.node.callspec.params['datamanager']
     zope.component.provideUtility(
         MongoDataManagerProvider(client=mongo.client,
-                                 default_database=mongo.db_name),
+                                 default_database=mongo.db_name,
+                                 transactions=mode == 'transactions'),
         interfaces.IMongoDataManagerProvider)
     site = Site(mongo, request.param)
+    site.build()
     try:
         yield site
     finally:
@@ -199,6 +228,13 @@ def test_listing_writes_nothing(kind, site, mongo):
     assert listed(browser) == sorted(names)
     browser.open(site.path('@@contents.html'))
     assert '2 items' in browser.contents        # ISized of a and b
+    # The folders above: the root folder, and in the Mongo-stored site the
+    # MongoContainer in ZODB holding the site's document.
+    browser.open('http://localhost/@@contents.html')
+    if site.where == 'mongo':
+        assert listed(browser) == ['mongo']
+        browser.open('http://localhost/mongo/@@contents.html')
+        assert listed(browser) == ['site']
     if kind != 'simple':
         # It read (a simple container's document may come from the
         # validated cache: no command at all).
@@ -254,7 +290,9 @@ def test_rename_cut_copy_paste_delete(kind, site):
         assert len(docs) == 1 and docs[0]['name'] == 'Ada'
 
 
-def test_paste_is_not_offered_across_collections(site):
+def test_paste_is_not_offered_across_collections(site, mongo):
+    """A cut item cannot move to another collection: no Paste.  A copy is
+    a new document: Paste is offered and works."""
     fill(site, 'mongo')
     site.home()['other'] = container.MongoContainer('elsewhere')
     transaction.commit()
@@ -267,6 +305,97 @@ def test_paste_is_not_offered_across_collections(site):
         browser.getControl('Paste')
     browser.open(site.path('b/@@contents.html'))
     browser.getControl('Paste')      # offered where it works
+
+    browser.open(site.path('a/@@contents.html'))
+    browser.getControl(name='ids:list').value = ['ada']
+    browser.getControl('Copy').click()
+    browser.open(site.path('other/@@contents.html'))
+    browser.getControl('Paste').click()
+    assert listed(browser) == ['ada']
+    docs = list(mongo.db.elsewhere.find())
+    assert [(d['key'], d['name']) for d in docs] == [('ada', 'Ada')]
+    assert mongo.db.person.count_documents({'key': 'ada'}) == 1
+    transaction.abort()
+    assert getPath(site.home()['other']['ada']) == \
+        getPath(site.home()) .rstrip('/') + '/other/ada'
+
+
+def test_a_mongo_item_cannot_be_pasted_into_a_zodb_folder(site):
+    """The root folder (ZODB) cannot hold a Mongo document: Cut offers no
+    Paste there; Copy does, and the copy is a ZODB object."""
+    fill(site, 'mongo')
+    browser = site.browser()
+    browser.open(site.path('a/@@contents.html'))
+    browser.getControl(name='ids:list').value = ['ada']
+    browser.getControl('Cut').click()
+    browser.open('http://localhost/@@contents.html')
+    with pytest.raises(LookupError):
+        browser.getControl('Paste')
+    browser.open(site.path('a/@@contents.html'))
+    browser.getControl(name='ids:list').value = ['ada']
+    browser.getControl('Copy').click()
+    browser.open('http://localhost/@@contents.html')
+    browser.getControl('Paste').click()
+    assert 'ada' in listed(browser)
+    transaction.abort()
+    copy = site.root()['ada']
+    assert copy.name == 'Ada' and copy._p_jar is site.connection
+    assert 'ada' in site.home()['a']
+
+
+def test_renaming_folders(site, mongo):
+    """Renaming a container renames a folder of the site (in the
+    Mongo-stored site: a document, and the site's own document in the
+    MongoContainer that holds it); its items follow."""
+    fill(site, 'mongo')
+    browser = site.browser()
+    browser.open(site.path('@@contents.html'))
+    browser.getControl(name='ids:list').value = ['a']
+    browser.getControl('Rename').click()
+    browser.getControl(name='new_value:list').value = 'c'
+    browser.getControl('Apply').click()
+    assert listed(browser) == ['b', 'c']
+    browser.open(site.path('c/@@contents.html'))
+    assert listed(browser) == ['ada', 'bob']
+    if site.where == 'mongo':
+        browser.open('http://localhost/mongo/@@contents.html')
+        browser.getControl(name='ids:list').value = ['site']
+        browser.getControl('Rename').click()
+        browser.getControl(name='new_value:list').value = 'home'
+        browser.getControl('Apply').click()
+        assert listed(browser) == ['home']
+        site.path = lambda name='': 'http://localhost/mongo/home/' + name
+        browser.open(site.path('c/@@contents.html'))
+        assert listed(browser) == ['ada', 'bob']
+        docs = list(mongo.db.folders.find())
+        assert [d['key'] for d in docs] == ['home']
+    transaction.abort()
+    home = site.root()['mongo']['home'] if site.where == 'mongo' \
+        else site.root()
+    assert getPath(home['c']['ada']) == getPath(home).rstrip('/') + '/c/ada'
+
+
+@pytest.mark.parametrize('site', ['mongo'], indirect=True)
+def test_the_mongo_site_is_stored_in_mongodb(site, mongo):
+    """Below the root folder's MongoContainer every folder is a document:
+    the site's names its container in ZODB only by its parent field."""
+    fill(site, 'mongo')
+    bridge = site.root()['mongo']
+    [doc] = list(mongo.db.folders.find())
+    assert doc['key'] == 'site' and '__parent__' not in doc
+    assert doc['parent'] == 'zodb-' + bridge._p_oid.hex()
+    assert sorted(doc['data']) == ['a', 'b']
+    assert {ref.id for ref in doc['data'].values()} == {
+        d['_id'] for d in mongo.db['zmongo.container.MongoContainer'].find()}
+    # Loaded in a later transaction, it knows its parent again, and
+    # handing it out wrote nothing.
+    mongo.commands.reset()
+    home = site.home()
+    assert home.__parent__ is bridge and home.__name__ == 'site'
+    assert getPath(home['a']['ada']) == '/mongo/site/a/ada'
+    assert not home._p_changed
+    transaction.commit()
+    assert write_commands(mongo) == []
 
 
 def test_ids_are_fresh_for_copies(site):

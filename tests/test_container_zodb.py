@@ -168,3 +168,65 @@ def test_id_and_all_items_containers_in_zodb(
     assert ids[name].name == 'X'
     assert sorted(p.name for p in app['all'].values()) == ['Y']
     conn.close()
+
+
+# --------------------------------------------------------------------------
+# Items that store their own __parent__, in a Mongo container in ZODB
+# --------------------------------------------------------------------------
+
+#: Plain IContained items (``Contained`` subclasses): they keep
+#: ``__parent__`` in their state, unlike MongoContained items.
+PLAIN_ITEMS = {
+    'contained': lambda: models.SimplePerson('Ada'),
+    'mongo-container': lambda: container.MongoContainer('person'),
+    'simple-container': container.SimpleMongoContainer,
+}
+
+
+@pytest.mark.parametrize('item', sorted(PLAIN_ITEMS))
+def test_plain_items_of_a_container_in_zodb(
+        item, zodb, registry, provider, mongo, container_cache):
+    """Such an item's document cannot refer to its ZODB parent: it has no
+    ``__parent__`` field (its ``parent`` field names the container), and
+    the container gives the parent back when it hands the item out,
+    without marking it changed.  A folder stored in MongoDB below a ZODB
+    site, as in the ZMI's tests."""
+    zope.component.provideUtility(provider,
+                                  interfaces.IMongoDataManagerProvider)
+    people = people_in(zodb)
+    people['x'] = PLAIN_ITEMS[item]()
+    transaction.commit()
+    [doc] = list(mongo.db.person.find())
+    assert doc['key'] == 'x' and '__parent__' not in doc
+    assert doc['parent'] == 'zodb-' + people._p_oid.hex()
+
+    people = people_in(zodb)
+    x = people['x']
+    assert x.__parent__ is people and x.__name__ == 'x'
+    assert not x._p_changed
+    for key, value in people.items():
+        assert value.__parent__ is people
+    x.changed = True            # written again: still no __parent__ field
+    transaction.commit()
+    assert '__parent__' not in mongo.db.person.find_one({'key': 'x'})
+    assert people_in(zodb)['x'].changed is True
+
+
+def test_a_zodb_parent_no_field_names_is_refused(
+        zodb, registry, provider, mongo):
+    """Only a ``__parent__`` that the document names as its container
+    (``'zodb-<hex oid>'``) is left out; any other ZODB object is refused
+    as before, with the attribute and the object named."""
+    zope.component.provideUtility(provider,
+                                  interfaces.IMongoDataManagerProvider)
+    people = people_in(zodb)
+    dm = provider.get()
+    stray = models.SimplePerson('Stray')
+    stray.__parent__ = people          # but no parent field naming it
+    dm.insert(stray)
+    with pytest.raises(interfaces.SerializationError) as info:
+        transaction.commit()
+    assert '__parent__' in str(info.value)
+    assert 'another data manager' in str(info.value)
+    transaction.abort()
+    assert mongo.db.person.count_documents({}) == 0

@@ -7,11 +7,25 @@ section of ``docs/containers.rst`` for the behaviour they give.
   containers: an item already stored in the container's collection keeps
   its ``_id`` as its name, a new object gets a fresh ``ObjectId``.
 * :class:`MongoObjectCopier` -- ``zope.copypastemove``'s ``ObjectCopier``
-  for ``IMongoContained`` items, except that it asks the target's
-  ``INameChooser`` for the name of the *copy*.  zope.copypastemove asks
-  with the original, so a chooser cannot tell a copy (which needs a new
-  name) from a move (which keeps it); an id-named container must know:
-  a moved item keeps its ``_id``, a copy needs a new one.
+  for objects stored in MongoDB, except that it asks about the *copy*.
+  zope.copypastemove asks the target's ``INameChooser`` and its
+  ``__setitem__`` precondition about the original, so neither can tell a
+  copy (a new object: a new name, a new document in any collection) from a
+  move (which keeps its name and its document): an id-named container must
+  give a copy a fresh ``_id``, and a container over another collection
+  refuses the original but welcomes a copy of it.
+* :class:`MongoObjectMover` -- ``zope.copypastemove``'s ``ObjectMover`` for
+  objects stored in MongoDB, except that ``moveableTo()`` says False (and
+  ``moveTo()`` raises ``RefusedItemError`` before anything changes) for a
+  target that cannot hold a document of MongoDB: a container whose items
+  are pickled into ZODB (a ``BTreeContainer``, a folder, a
+  ``SimpleMongoContainer`` stored in ZODB).  ZODB cannot refer to an
+  object of another database; the move would fail at commit.
+* :func:`contained_copier` and :func:`contained_mover` -- the same two for
+  plain ``zope.container.contained.Contained`` objects (zope.copypastemove
+  adapts their ``IContained``; zmongo registers these for the ``Contained``
+  class, which comes first): zmongo's for an object stored in MongoDB,
+  zope.copypastemove's own, unchanged, for any other.
 * :class:`MongoContainerCopyHook` and :class:`SimpleContainerCopyHook` --
   ``zope.copy`` hooks.  A Mongo container's items are documents of a
   collection, not part of its state, so pickling it (what ``zope.copy``
@@ -33,13 +47,16 @@ import zope.copy
 import zope.interface
 from zope.component import adapter
 from zope.container.constraints import checkObject
+from zope.interface import Invalid
 from zope.container.contained import ContainedProxy
 from zope.container.contained import getProxiedObject
 from zope.container.interfaces import INameChooser
 from zope.copy.interfaces import ICopyHook
 from zope.copy.interfaces import ResumeCopy
 from zope.copypastemove import ObjectCopier
+from zope.copypastemove import ObjectMover
 from zope.copypastemove.interfaces import IObjectCopier
+from zope.copypastemove.interfaces import IObjectMover
 from zope.event import notify
 from zope.lifecycleevent import ObjectCopiedEvent
 from zope.lifecycleevent.interfaces import IObjectAddedEvent
@@ -47,11 +64,13 @@ from zope.lifecycleevent.interfaces import IObjectRemovedEvent
 from zope.location.interfaces import ILocation
 from zope.location.location import inside
 
+from zmongo import _moves
 from zmongo import container as _container
 from zmongo import interfaces
 
 __all__ = [
-    'IdNamesNameChooser', 'MongoObjectCopier', 'MongoContainerCopyHook',
+    'IdNamesNameChooser', 'MongoObjectCopier', 'MongoObjectMover',
+    'contained_copier', 'contained_mover', 'MongoContainerCopyHook',
     'SimpleContainerCopyHook', 'adopt_copied_items', 'remove_with_container',
 ]
 
@@ -117,23 +136,128 @@ class IdNamesNameChooser:
 # Copies
 # --------------------------------------------------------------------------
 
+def _mongo_jar(obj):
+    """The data manager storing ``obj`` if it is stored in MongoDB."""
+    jar = getattr(obj, '_p_jar', None)
+    return jar if interfaces.IMongoDataManager.providedBy(jar) else None
+
+
+def _check_copy(target, name, obj):
+    """``checkObject`` for the copy of ``obj`` that will be added (see
+    ``zmongo._moves.checking_copy_of``)."""
+    with _moves.checking_copy_of(obj):
+        checkObject(target, name, obj)
+
+
 @zope.interface.implementer(IObjectCopier)
 @adapter(interfaces.IMongoContained)
 class MongoObjectCopier(ObjectCopier):
-    """zope.copypastemove's copier, naming the copy rather than the
+    """zope.copypastemove's copier, asking about the copy rather than the
     original (see the module docstring)."""
+
+    def copyableTo(self, target, name=None):
+        """Whether a copy can be added to ``target`` (as ``name``)."""
+        if name is None:
+            name = self.context.__name__
+        try:
+            _check_copy(target, name, self.context)
+        except Invalid:
+            return False
+        return True
 
     def copyTo(self, target, new_name=None):
         """Copy the object into ``target``; return the copy's name."""
         obj = self.context
         if new_name is None:
             new_name = obj.__name__
-        checkObject(target, new_name, obj)
+        _check_copy(target, new_name, obj)
         new = zope.copy.copy(obj)
+        # The copy is no item of the original's container (yet): it must not
+        # carry the fields saying so, wherever it goes.
+        release = getattr(getattr(obj, '__parent__', None),
+                          '_m_release_fields', None)
+        if release is not None and not isinstance(new, ContainedProxy):
+            release(new, obj.__name__)
         new_name = INameChooser(target).chooseName(new_name, new)
         notify(ObjectCopiedEvent(new, obj))
         target[new_name] = new
         return new_name
+
+
+def _storage_jar(target):
+    """The data manager or ZODB connection that will store what is added
+    to ``target``: the ``_p_jar`` of the target or of its nearest stored
+    ancestor (None if none is stored yet)."""
+    seen = 0
+    while target is not None and seen < 1000:
+        jar = getattr(target, '_p_jar', None)
+        if jar is not None:
+            return jar
+        target = getattr(target, '__parent__', None)
+        seen += 1
+    return None
+
+
+def check_destination(obj, target):
+    """Refuse (``RefusedItemError``) to move ``obj``, stored in MongoDB,
+    into ``target`` when ``target`` cannot hold an object of MongoDB.
+
+    A Mongo container decides for itself (its ``__setitem__``
+    precondition: the same collection).  Any other container stores its
+    items where it is stored itself: in the same data manager it can hold
+    ``obj``; in ZODB (or another data manager) it cannot -- ZODB refuses
+    to refer to an object of another database, at commit.
+    """
+    jar = _mongo_jar(obj)
+    if jar is None or interfaces.IMongoContainer.providedBy(target):
+        return
+    where = _storage_jar(target)
+    if where is None or where is jar:
+        return
+    raise interfaces.RefusedItemError(
+        '%r cannot move into %r: it is stored in MongoDB (as %r), and that '
+        'container keeps its items in %r, which cannot refer to an object of '
+        'another database; copy it there instead (IObjectCopier.copyTo), or '
+        'move it into a container stored in MongoDB or a Mongo container '
+        'over its collection' % (obj, target, obj._p_oid, where))
+
+
+@zope.interface.implementer(IObjectMover)
+@adapter(interfaces.IMongoContained)
+class MongoObjectMover(ObjectMover):
+    """zope.copypastemove's mover, refusing targets that cannot hold an
+    object stored in MongoDB (see :func:`check_destination`)."""
+
+    def moveableTo(self, target, name=None):
+        """Whether the object can move into ``target`` (as ``name``)."""
+        try:
+            check_destination(self.context, target)
+        except Invalid:
+            return False
+        return super().moveableTo(target, name)
+
+    def moveTo(self, target, new_name=None):
+        """Move the object into ``target``; return its new name."""
+        check_destination(self.context, target)
+        return super().moveTo(target, new_name)
+
+
+def contained_copier(obj):
+    """The ``IObjectCopier`` of a ``zope.container.contained.Contained``
+    object: zmongo's if it is stored in MongoDB, else zope.copypastemove's
+    (see the module docstring)."""
+    if _mongo_jar(obj) is not None:
+        return MongoObjectCopier(obj)
+    return ObjectCopier(obj)
+
+
+def contained_mover(obj):
+    """The ``IObjectMover`` of a ``zope.container.contained.Contained``
+    object: zmongo's if it is stored in MongoDB, else zope.copypastemove's
+    (see the module docstring)."""
+    if _mongo_jar(obj) is not None:
+        return MongoObjectMover(obj)
+    return ObjectMover(obj)
 
 
 @zope.interface.implementer(ICopyHook)

@@ -20,6 +20,9 @@ Records are kept in the data manager's per-transaction ``annotations``
 per stored container in a transaction, so identity is the container).
 """
 
+import contextlib
+import contextvars
+
 _ANNOTATION = 'zmongo.container.moved'
 
 
@@ -63,3 +66,35 @@ def has_moved_away(obj, source, name):
     if parent is None or current is None:
         return False     # not located: nothing says it is elsewhere
     return parent is not source or current != name
+
+
+# --------------------------------------------------------------------------
+# Copies are not moves
+# --------------------------------------------------------------------------
+#
+# zope.copypastemove checks a copy as it checks a move: it hands the
+# *original* to ``zope.container.constraints.checkObject``, so a container's
+# ``__setitem__`` precondition cannot tell "this object moves here" (which a
+# Mongo container refuses for an object of another collection: its document
+# cannot change collection) from "a copy of it will be added here" (a new
+# object, welcome in any collection).  zmongo's copier runs that check inside
+# ``checking_copy_of(original)``; the precondition then treats the original
+# as the new object its copy will be.  A context variable, so a check in one
+# thread or task never leaks into another.
+
+_COPY_CHECKED = contextvars.ContextVar('zmongo_copy_checked', default=None)
+
+
+@contextlib.contextmanager
+def checking_copy_of(obj):
+    """Within the block, preconditions check ``obj`` as a copy of it."""
+    token = _COPY_CHECKED.set(obj)
+    try:
+        yield
+    finally:
+        _COPY_CHECKED.reset(token)
+
+
+def checked_as_copy(obj):
+    """True while ``obj`` is checked as the copy that will be added."""
+    return obj is not None and _COPY_CHECKED.get() is obj

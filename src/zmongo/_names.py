@@ -17,6 +17,9 @@ PY_AWARE_DATETIME = '_py_aware_datetime'
 DICT_DATA = 'dict_data'
 TYPE_MARKER = 'type'          # {'_py_type': 'type', 'path': ...} is a class
 TYPE_PATH = 'path'
+#: How an item's document names a container stored in ZODB:
+#: ``'zodb-<hex oid>'`` (a Mongo container's parent field).
+ZODB_PARENT_PREFIX = 'zodb-'
 
 #: Keys that give a sub-document a meaning other than "plain dict".
 META_KEYS = frozenset({

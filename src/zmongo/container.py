@@ -106,7 +106,7 @@ USE_CONTAINER_CACHE = True
 _SENTINEL = object()
 _CACHE_ANNOTATION = 'zmongo.container.items'
 _PENDING_ANNOTATION = 'zmongo.container.pending'
-_ZODB_PREFIX = 'zodb-'
+_ZODB_PREFIX = _names.ZODB_PARENT_PREFIX
 _INDEX_PREFIX = 'zmongo_container_'
 
 
@@ -246,7 +246,26 @@ def _locate(obj, container, name):
         # Volatile attributes: handing an item out never changes it.
         obj._v_name = name
         obj._v_parent = container
+    elif isinstance(obj, persistent.Persistent):
+        _restore_parent(obj, container)
     return obj
+
+
+def _restore_parent(obj, container):
+    """Give a plain ``IContained`` item (one storing its own ``__parent__``,
+    such as a Mongo container that is an item) its parent back when its
+    document holds none: the container lives in ZODB, which MongoDB cannot
+    refer to, so the serializer leaves ``__parent__`` out of the document
+    when the document's parent field names that container
+    (``'zodb-<hex oid>'``; see :mod:`zmongo.serialize`).  Set in the
+    object's ``__dict__``: handing an item out never marks it changed."""
+    if not IContained.providedBy(obj):
+        return
+    if obj._p_changed is None:
+        obj._p_activate()
+    state = getattr(obj, '__dict__', None)
+    if state is not None and state.get('__parent__') is None:
+        state['__parent__'] = container
 
 
 def _check_value(value):
@@ -869,9 +888,13 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         ``checkObject``, ``moveableTo()`` and ``copyableTo()`` ask it
         before anything changes) and the check of ``__setitem__`` itself
         (``setting``).  New objects are always welcome: they get a document
-        in the container's collection.
+        in the container's collection -- and so is a stored object that
+        zmongo's copier checks for its copy (``_moves.checking_copy_of``):
+        what will be added is a new object, not this one.
         """
         if not (_stored_as_is(value) and value._p_oid is not None):
+            return
+        if not setting and _moves.checked_as_copy(value):
             return
         jar = self._m_jar
         self._m_check_collection(value, jar)
@@ -985,21 +1008,34 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         container (an item that moved to a container keeping no such
         fields)."""
         db_name, coll_name = self._m_location(jar)
-        still_ours = self._m_parent_key is not None and \
-            getattr(stored, self._m_parent_key, None) == \
-            self._m_parent_attribute(jar) and \
-            (self._m_mapping_key is None or
-             getattr(stored, self._m_mapping_key, None) == key)
-        if still_ours:
-            for field in (self._m_mapping_key, self._m_parent_key):
-                if field is not None:
-                    try:
-                        delattr(stored, field)
-                    except AttributeError:
-                        pass
+        self._m_release_fields(stored, key, jar)
         _contained.uncontained(stored, self, key)
         self._m_forget_name(jar, db_name, coll_name, key)
         self._m_changed(jar, db_name, coll_name)
+
+    def _m_release_fields(self, obj, key, jar=None):
+        """Remove from ``obj`` the name and parent fields that still make it
+        this container's item ``key``: ``obj`` left for a container keeping
+        no such fields, or is a copy of the item (``zope.copy`` copies the
+        fields too, and a copy going to ZODB must not refer to this
+        container)."""
+        if self._m_parent_key is None:
+            return
+        if jar is None:
+            jar = self._m_jar
+        still_ours = getattr(obj, self._m_parent_key, None) == \
+            self._m_parent_attribute(jar) and \
+            (self._m_mapping_key is None or
+             getattr(obj, self._m_mapping_key, None) == key)
+        if not still_ours:
+            return
+        for field in (self._m_mapping_key, self._m_parent_key):
+            if field is not None:
+                try:
+                    delattr(obj, field)
+                except AttributeError:
+                    # A class attribute, or a property we do not control.
+                    pass
 
     def _m_remove(self, jar, key, stored):
         _contained.uncontained(_locate(stored, self, key), self, key)

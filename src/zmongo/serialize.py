@@ -17,6 +17,14 @@ value rules below; ``_id`` is the object's id.
 * references between persistent objects are ``DBRef(collection, _id,
   database)``; new objects referenced from a stored object get their own
   document in the same commit.
+* an object of ZODB cannot be referred to, with one exception: the
+  ``__parent__`` of an item of a Mongo container that lives in ZODB (a
+  plain ``IContained`` item storing its own ``__parent__``, such as a Mongo
+  container that is an item itself).  Its document's parent field already
+  names that container, ``'zodb-<hex oid>'``, so ``__parent__`` is left
+  out of the document, and the container gives it back when it hands the
+  item out.  A ``__parent__`` in ZODB that no field of the document names
+  so is refused like any other ZODB object.
 * ``_py_serial``: an int, the document's version, when a serial conflict
   handler is in use (``_p_serial`` is the same number, 8 bytes big-endian).
 * ``_py_persistent_type``: the class's dotted path, stored when several
@@ -660,7 +668,7 @@ class ObjectWriter:
     def get_full_state(self, obj):
         """The complete document of persistent ``obj`` (``_id`` included
         once it has an oid)."""
-        raw = obj.__getstate__()
+        raw = self._without_zodb_parent(obj.__getstate__())
         try:
             if isinstance(raw, dict) and all(type(k) is str for k in raw):
                 doc = self._dict_items_state(raw, obj, [], _plain_top_key)
@@ -678,6 +686,27 @@ class ObjectWriter:
         if obj._p_oid is not None:
             doc[_names.ID] = obj._p_oid.id
         return doc
+
+    @staticmethod
+    def _without_zodb_parent(raw):
+        """``raw`` without its ``__parent__`` when that is an object of ZODB
+        that the state also names as ``'zodb-<hex oid>'`` (see the module
+        docstring); else ``raw`` itself."""
+        if not isinstance(raw, dict):
+            return raw
+        parent = raw.get('__parent__')
+        jar = getattr(parent, '_p_jar', None)
+        oid = getattr(parent, '_p_oid', None)
+        if jar is None or interfaces.IMongoDataManager.providedBy(jar) or \
+                not isinstance(oid, bytes):
+            return raw
+        marker = _names.ZODB_PARENT_PREFIX + oid.hex()
+        if not any(type(value) is str and value == marker
+                   for value in raw.values()):
+            return raw
+        raw = dict(raw)
+        del raw['__parent__']
+        return raw
 
     def store(self, obj, ref_only=False, id=None):
         """Schedule ``obj`` for writing; return its ``DBRef``."""
