@@ -94,7 +94,7 @@ class IdNamesNameChooser:
     def _own_id(self, obj):
         """The ``_id`` of ``obj`` if it is stored in this container's
         collection, else None."""
-        if not _container._stored_as_is(obj) or obj._p_oid is None:
+        if not _container.stored_as_is(obj) or obj._p_oid is None:
             return None
         box = self.context
         jar = box._m_jar
@@ -108,7 +108,7 @@ class IdNamesNameChooser:
     def checkName(self, name, obj):
         """See ``INameChooser``: a stored item can only have its ``_id``;
         a new object any free name that could be an ``_id``."""
-        name = _container._check_new_name(name)
+        name = _container.check_new_name(name)
         own = self._own_id(obj)
         if own is not None:
             if name != own:
@@ -359,7 +359,7 @@ def remove_with_container(item, event):
             return
         jar = box._m_jar
         stored = item
-        if not _container._stored_as_is(item):
+        if not _container.stored_as_is(item):
             stored = box._m_stored(item.__name__, jar)
         if stored._p_oid is not None and stored._p_jar is jar:
             jar.remove(stored)

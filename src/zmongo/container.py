@@ -114,7 +114,7 @@ _INDEX_PREFIX = 'zmongo_container_'
 # Names
 # --------------------------------------------------------------------------
 
-def _check_new_name(name):
+def check_new_name(name):
     """The name an item may be added under (str), or the error zope.container
     raises for it: ``TypeError`` for what is not a string, ``ValueError`` for
     what is not an allowed name."""
@@ -280,7 +280,7 @@ def _check_value(value):
             'per-object interface declarations' % (value,))
 
 
-def _stored_as_is(value):
+def stored_as_is(value):
     """True if a Mongo container stores ``value`` as its own document (a
     persistent, ``IContained`` object)."""
     return (isinstance(value, persistent.Persistent) and
@@ -292,7 +292,7 @@ def _stored_as_is(value):
 def _storable(value):
     """The object a Mongo container stores for what ``containedEvent``
     handed it: the value itself, or a ``ContainedValue`` holding it."""
-    if _stored_as_is(value):
+    if stored_as_is(value):
         return value
     proxy = None
     if isinstance(value, ContainedProxy):
@@ -865,10 +865,10 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
     def __setitem__(self, key, value):
         if key is None:
             key = self._m_key_for_new(value)
-        key = _check_new_name(key)
+        key = check_new_name(key)
         _check_value(value)
         origin = None
-        if _stored_as_is(value) and value._p_oid is not None:
+        if stored_as_is(value) and value._p_oid is not None:
             # Checked before any event: a refused item stays as it was.
             self._m_check_item(key, value, setting=True)
             # Where it is now: if this is a move, the old container lets it
@@ -892,7 +892,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         zmongo's copier checks for its copy (``_moves.checking_copy_of``):
         what will be added is a new object, not this one.
         """
-        if not (_stored_as_is(value) and value._p_oid is not None):
+        if not (stored_as_is(value) and value._p_oid is not None):
             return
         if not setting and _moves.checked_as_copy(value):
             return
@@ -950,8 +950,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         ``key`` None: the name a new item gets (id-named: a fresh _id)."""
         if key is None:
             key = self._m_key_for_new(value)
-        key = _check_new_name(key)
-        if not _stored_as_is(value):
+        key = check_new_name(key)
+        if not stored_as_is(value):
             value = ContainedProxy(value)
         value.__parent__ = self
         value.__name__ = key
@@ -1173,7 +1173,7 @@ class IdNamesMongoContainer(MongoContainer):
 
     def _m_key_for_new(self, value):
         oid = getattr(value, '_p_oid', None)
-        if isinstance(oid, bson.DBRef) and _stored_as_is(value):
+        if isinstance(oid, bson.DBRef) and stored_as_is(value):
             return str(oid.id)
         return str(bson.ObjectId())
 
@@ -1320,10 +1320,10 @@ class SimpleMongoContainer(_sample.SampleContainer, persistent.Persistent):
             chooser = INameChooser(self, None) or \
                 _contained.NameChooser(self)
             key = chooser.chooseName('', value)
-        key = _check_new_name(key)
+        key = check_new_name(key)
         _check_value(value)
         origin = getattr(value, '__parent__', None) \
-            if _stored_as_is(value) and value._p_oid is not None else None
+            if stored_as_is(value) and value._p_oid is not None else None
         old_name = getattr(value, '__name__', None)
         _contained.setitem(self, self._m_setitemf, key, value)
         if isinstance(origin, MongoContainer) and \
