@@ -71,7 +71,10 @@ class IdentityMap:
 
     def items(self):
         """(dbref, object) of every object alive, as a list."""
-        found = [(key, ref()) for key, ref in list(self._refs.items())]
+        # A copy first, in one step: building a list of the items could
+        # let the garbage collector run in the middle, and the callbacks of
+        # what it frees would change the dict while it is read.
+        found = [(key, ref()) for key, ref in self._refs.copy().items()]
         found = [(key, obj) for key, obj in found if obj is not None]
         return found + list(self._strong.items())
 

@@ -716,6 +716,38 @@ class ObjectWriter:
         return obj._p_oid
 
 
+def _slots_state(obj, state):
+    """``(dict, slots)`` for ``Persistent.__setstate__``, which sets every
+    name of ``slots`` with ``setattr``: only the slots the class declares
+    may be set (never ``_p_jar``, ``__class__`` or other names a document
+    must not choose)."""
+    inst_dict, slots = state
+    if inst_dict is not None and not isinstance(inst_dict, dict):
+        raise interfaces.DocumentLoadError(
+            'the state of %s is not (dict, slots): its first part is %s'
+            % (type(obj).__name__, type(inst_dict).__name__))
+    if slots is None:
+        slots = {}
+    if not isinstance(slots, dict):
+        raise interfaces.DocumentLoadError(
+            'the state of %s is not (dict, slots): its second part is %s'
+            % (type(obj).__name__, type(slots).__name__))
+    declared = set(copyreg._slotnames(type(obj)))
+    for name in list(slots) + list(inst_dict or ()):
+        if not isinstance(name, str) or name.startswith(('_p_', '_v_')) or \
+                (name.startswith('__') and name.endswith('__')):
+            raise interfaces.UnsafeDocumentError(
+                'the state of %s names the attribute %r, which a document '
+                'may not set' % (type(obj).__name__, name))
+    undeclared = sorted(set(slots) - declared)
+    if undeclared:
+        raise interfaces.UnsafeDocumentError(
+            'the state of %s sets %s, not among the slots its class '
+            'declares (%s)' % (type(obj).__name__, ', '.join(undeclared),
+                               ', '.join(sorted(declared)) or 'none'))
+    return (inst_dict, slots)
+
+
 #: The two ways a document fails to load; either carries the field path.
 _LOAD_ERRORS = (interfaces.UnsafeDocumentError, interfaces.DocumentLoadError)
 #: What a standard-library constructor or ``__setstate__`` raises when the
@@ -1192,7 +1224,10 @@ class ObjectReader:
                         persistent.Persistent.__setstate__:
                     # ``(dict, slots)`` from persistent's ``__getstate__``
                     # (a class with ``__slots__``), stored as an array.
-                    state = tuple(state)
+                    try:
+                        state = _slots_state(obj, state)
+                    except _LOAD_ERRORS as err:
+                        raise _in_field(err, _PY_STATE)
             else:
                 state = self._dict_value(state_doc, obj)
             jar.remember_original(oid, doc)
