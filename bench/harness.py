@@ -41,7 +41,7 @@ class CheckFailed(AssertionError):
     pass
 
 
-def _check(what, got, expected):
+def check(what, got, expected):
     if got != expected:
         detail = ''
         if isinstance(got, list) and isinstance(expected, list):
@@ -120,18 +120,18 @@ def run_workloads(system, plan, measure_memory=False, workloads=WORKLOADS,
         return result
 
     keymap = step('add', system.add, plan.items)
-    _check('add: keys', sorted(keymap), sorted(i['key'] for i in plan.items))
+    check('add: keys', sorted(keymap), sorted(i['key'] for i in plan.items))
     model.add_all(keymap)
-    _check('add: stored items', _stored(system), model.stored())
+    check('add: stored items', _stored(system), model.stored())
 
     if 'keys' in workloads:
         keys = step('keys', system.keys)
-        _check('keys', sorted(str(k) for k in keys),
+        check('keys', sorted(str(k) for k in keys),
                sorted(model.stored()))
 
     if 'load_all' in workloads:
         rows, objects = step('load_all', system.load_all)
-        _check('load_all', sorted(_rows(rows)), sorted(_rows(model.rows())))
+        check('load_all', sorted(_rows(rows)), sorted(_rows(model.rows())))
         del rows, objects
         if measure_memory:
             system.begin()
@@ -143,29 +143,29 @@ def run_workloads(system, plan, measure_memory=False, workloads=WORKLOADS,
                 _, peak = tracemalloc.get_traced_memory()
             finally:
                 tracemalloc.stop()
-            _check('load_all (memory run)', len(rows), plan.n)
+            check('load_all (memory run)', len(rows), plan.n)
             del rows, objects
             out['load_all']['memory'] = peak
 
     if 'lookup' in workloads:
         rows = step('lookup', system.lookup, model.names(plan.lookup_keys))
-        _check('lookup', _rows(rows), _rows(model.rows(plan.lookup_keys)))
+        check('lookup', _rows(rows), _rows(model.rows(plan.lookup_keys)))
 
     if 'query' in workloads:
         rows = step('query', system.query_age_gt, _data.QUERY_AGE)
-        _check('query', sorted(_rows(rows)), sorted(_rows(model.rows(
+        check('query', sorted(_rows(rows)), sorted(_rows(model.rows(
             where=lambda r: r[2] > _data.QUERY_AGE))))
 
     if 'modify' in workloads:
         values = {model.name(k): v for k, v in plan.modify_values.items()}
         step('modify', system.modify, values)
         model.modify()
-        _check('modify: stored items', _stored(system), model.stored())
+        check('modify: stored items', _stored(system), model.stored())
 
     if 'delete' in workloads:
         step('delete', system.delete, model.names(plan.delete_keys))
         model.delete()
-        _check('delete: stored items', _stored(system), model.stored())
+        check('delete: stored items', _stored(system), model.stored())
     return out
 
 

@@ -18,6 +18,7 @@ if __package__ in (None, ''):
 from bench import harness          # noqa: E402
 from bench import report           # noqa: E402
 from bench import systems as _systems  # noqa: E402
+from bench import walk as _walk    # noqa: E402
 from bench.server import ENV_URI   # noqa: E402
 from bench.server import Server    # noqa: E402
 
@@ -61,10 +62,17 @@ def parse_args(argv):
                    help="runs per size (default 5)")
     p.add_argument('--systems', help='comma-separated, of: %s'
                    % ', '.join(_systems.NAMES))
-    p.add_argument('--json', default='bench-results.json',
-                   help='where to write the JSON (default %(default)s)')
-    p.add_argument('--table', default='bench-results.txt',
-                   help='where to write the table (default %(default)s)')
+    p.add_argument('--walk', type=int, nargs='?', const=_walk.DEFAULT_N,
+                   metavar='N',
+                   help='instead of the workloads, walk N items (default '
+                   '%d) in one transaction and report the memory it keeps'
+                   % _walk.DEFAULT_N)
+    p.add_argument('--json',
+                   help='where to write the JSON (default '
+                   'bench-results.json; bench-walk.json with --walk)')
+    p.add_argument('--table',
+                   help='where to write the table (default '
+                   'bench-results.txt; bench-walk.txt with --walk)')
     p.add_argument('-q', '--quiet', action='store_true',
                    help='no progress lines')
     return p.parse_args(argv)
@@ -72,6 +80,14 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    prefix = 'bench-walk' if args.walk is not None else 'bench-results'
+    args.json = args.json or prefix + '.json'
+    args.table = args.table or prefix + '.txt'
+    if args.walk is not None and (args.quick or args.sizes or args.repeats):
+        # The walk is one run at one N: refuse options it would ignore.
+        print('--walk N takes no --quick, --sizes or --repeats',
+              file=sys.stderr)
+        return 2
     if args.sizes:
         sizes = tuple(int(s) for s in args.sizes.split(','))
     else:
@@ -106,8 +122,14 @@ def main(argv=None):
         options = dict(CLIENT_OPTIONS)
         if not os.environ.get(ENV_URI):
             options.update(EMBEDDED_OPTIONS)
-        raw, status = harness.run(classes, sizes, repeats, log=log,
-                                  uri=server.uri, client_options=options)
+        if args.walk is not None:
+            results, status = _walk.run(classes, args.walk, log=log,
+                                        uri=server.uri,
+                                        client_options=options)
+        else:
+            raw, status = harness.run(classes, sizes, repeats, log=log,
+                                      uri=server.uri,
+                                      client_options=options)
         description = server.description
     elapsed = time.perf_counter() - started
     for name, why in status.items():
@@ -128,8 +150,15 @@ def main(argv=None):
         'repeats': {str(n): r for n, r in repeats.items()},
         'baseline': _systems.BASELINE,
     }
-    results = harness.summarize(raw, status, _systems.BASELINE)
-    text = report.table(results, info, meta)
+    if args.walk is not None:
+        import zmongo
+        del meta['sizes'], meta['repeats']
+        meta['walk'] = args.walk
+        meta['zmongo_path'] = os.path.dirname(zmongo.__file__)
+        text = _walk.table(results, info, meta)
+    else:
+        results = harness.summarize(raw, status, _systems.BASELINE)
+        text = report.table(results, info, meta)
     text += 'total time: %.0f s\n' % elapsed
     print(text)
     with open(args.table, 'w', encoding='utf-8') as f:

@@ -9,6 +9,7 @@ is ``Item.objects.scalar('key')``.
 """
 from bench.systems.base import System
 from bench.systems.base import row
+from bench.systems.base import tally
 
 try:
     import mongoengine
@@ -99,6 +100,13 @@ class MongoEngineSystem(System):
 
     def delete(self, keys):
         Item.objects(key__in=list(keys)).delete()
+
+    def walks(self):
+        # A QuerySet keeps what it has iterated (its result cache) while it
+        # is alive; no_cache() is MongoEngine's answer for large walks.
+        return [('objects', lambda: tally(Item.objects)),
+                ('objects.no_cache()',
+                 lambda: tally(Item.objects.no_cache()))]
 
     def stored(self):
         return self.stored_docs(COLLECTION)

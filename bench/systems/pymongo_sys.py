@@ -10,7 +10,9 @@ import pymongo
 from pymongo import DeleteOne
 from pymongo import UpdateOne
 
+from bench.systems.base import WALK_BATCH_SIZE
 from bench.systems.base import System
+from bench.systems.base import tally
 
 COLLECTION = 'items'
 
@@ -58,6 +60,12 @@ class PyMongoSystem(System):
     def delete(self, keys):
         self.coll.bulk_write([DeleteOne({'key': k}) for k in keys],
                              ordered=False)
+
+    def walks(self):
+        age = lambda doc: doc['age']   # noqa: E731
+        return [('find()', lambda: tally(self.coll.find(), age)),
+                ('find(batch_size=%d)' % WALK_BATCH_SIZE, lambda: tally(
+                    self.coll.find(batch_size=WALK_BATCH_SIZE), age))]
 
     def stored(self):
         return self.stored_docs(COLLECTION)

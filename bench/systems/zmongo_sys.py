@@ -25,8 +25,10 @@ import persistent
 import pymongo
 import transaction
 
+from bench.systems.base import WALK_BATCH_SIZE
 from bench.systems.base import System
 from bench.systems.base import row
+from bench.systems.base import tally
 
 try:
     from zmongo import container as _container
@@ -82,6 +84,9 @@ class _ZMongoSystem(System):
 
     def begin(self):
         transaction.begin()
+
+    def end(self):
+        transaction.commit()
 
 
 class DataManagerSystem(_ZMongoSystem):
@@ -141,6 +146,13 @@ class DataManagerSystem(_ZMongoSystem):
         for obj in list(self.coll.find_objects({'key': {'$in': list(keys)}})):
             remove(obj)
         transaction.commit()
+
+    def walks(self):
+        return [('find_objects()',
+                 lambda: tally(self.coll.find_objects({}))),
+                ('find_objects(batch_size=%d)' % WALK_BATCH_SIZE,
+                 lambda: tally(self.coll.find_objects(
+                     {}, batch_size=WALK_BATCH_SIZE)))]
 
     def stored(self):
         return self.stored_docs(COLLECTION)
@@ -218,6 +230,34 @@ class ContainerSystem(_ZMongoSystem):
         for key in keys:
             del c[key]
         transaction.commit()
+
+    def fill(self, items):
+        # Filled in chunks (FILL_CHUNK), a container with more than
+        # NAME_SNAPSHOT_LIMIT items would look each new name up with a
+        # query: 90,000 of them for 100,000 items.  Not what is measured,
+        # so the limit is lifted while filling.
+        saved = _container.NAME_SNAPSHOT_LIMIT
+        _container.NAME_SNAPSHOT_LIMIT = max(saved, len(items))
+        try:
+            super().fill(items)
+        finally:
+            _container.NAME_SNAPSHOT_LIMIT = saved
+
+    def walks(self):
+        # values() is a list (IReadContainer's), find() a generator; both
+        # remember what they load in the container's per-transaction item
+        # cache unless USE_CONTAINER_CACHE is off.
+        return [('values()', lambda: tally(self.container.values())),
+                ('find()', lambda: tally(self.container.find())),
+                ('find(), item cache off', self._walk_uncached)]
+
+    def _walk_uncached(self):
+        saved = _container.USE_CONTAINER_CACHE
+        _container.USE_CONTAINER_CACHE = False
+        try:
+            return tally(self.container.find())
+        finally:
+            _container.USE_CONTAINER_CACHE = saved
 
     def stored(self):
         return self.stored_docs(COLLECTION)

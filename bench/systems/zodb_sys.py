@@ -9,6 +9,7 @@ no index to use, so it scans ``values()`` (what ZODB offers without a
 catalog); deleting is ``del c[key]``.  No MongoDB commands: its command
 column is empty.
 """
+import inspect
 import shutil
 import tempfile
 
@@ -17,6 +18,7 @@ import transaction
 
 from bench.systems.base import System
 from bench.systems.base import row
+from bench.systems.base import tally
 
 try:
     import ZODB
@@ -124,6 +126,34 @@ class ZODBSystem(System):
         for key in keys:
             del c[key]
         transaction.commit()
+
+    def fill(self, items):
+        # A walk runs with the cache size an application gets by default
+        # (the workloads above use a cache that holds everything).
+        self.db.setCacheSize(
+            inspect.signature(ZODB.DB).parameters['cache_size'].default)
+        super().fill(items)
+
+    def end(self):
+        transaction.commit()
+
+    def walks(self):
+        return [('values()', lambda: tally(self.container.values())),
+                ('values(), cacheGC()', self._walk_gc)]
+
+    def _walk_gc(self):
+        """ZODB frees loaded objects only when asked (``cacheGC()``, a
+        savepoint or the end of the transaction): a long walk asks every
+        ``cache_size`` objects (what a savepoint would also do)."""
+        every = self.db.getCacheSize()
+        gc = self.conn.cacheGC
+
+        def objects():
+            for i, obj in enumerate(self.container.values(), 1):
+                yield obj
+                if i % every == 0:
+                    gc()
+        return tally(objects())
 
     def stored(self):
         conn = self.db.open(transaction_manager=transaction.TransactionManager())
