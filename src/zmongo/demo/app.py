@@ -158,8 +158,11 @@ class Page(grok.View):
         return self.request.getApplicationURL() + '/'
 
     def login_url(self):
+        here = self.request.getURL()
+        if here.endswith('/@@index'):
+            here = here[:-len('/@@index')]
         return '%s@@login?%s' % (self.home(), urllib.parse.urlencode(
-            {'came_from': self.request.getURL()}))
+            {'came_from': here}))
 
     def token(self):
         return session_token(self.request)
