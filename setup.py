@@ -86,7 +86,8 @@ setup(
     package_dir={'': 'src'},
     packages=find_packages('src'),
     include_package_data=True,
-    package_data={'zmongo': ['*.zcml'], 'zmongo.demo': ['*.zcml']},
+    package_data={'zmongo': ['*.zcml'],
+                  'zmongo.demo': ['*.zcml', 'app_templates/*.pt']},
     zip_safe=False,
     entry_points={
         'console_scripts': ['zmongo-demo = zmongo.demo.main:main'],

@@ -4,6 +4,7 @@ download).  Saves ``docs/_static/demo-contents.png`` for the README.
 """
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -115,57 +116,79 @@ def drive_the_demo(tmp_path, browser):
     try:
         url = demo.url()
         assert url == 'http://127.0.0.1:%d/' % port
-        page = browser.new_page(viewport={'width': 900, 'height': 560})
+        # The first start makes the manager and says how to log in.
+        time.sleep(0.2)
+        [how] = [line for line in demo.lines if 'log in as' in line]
+        password = re.search(r'log in as admin with the password (\S+);',
+                             how).group(1)
+        context = browser.new_context(
+            viewport={'width': 900, 'height': 560},
+            http_credentials={'username': 'admin', 'password': password})
+        page = context.new_page()
         page.goto(url)
         assert page.locator('h1').inner_text() == 'Welcome'
         go(page, 'a:text-is("People")')
         assert page.url == url + 'people'
-
-        # Add people: the form, then the listing.
-        for name, title, age in [('ada', 'Ada Lovelace', '36'),
-                                 ('grace', 'Grace Hopper', '85'),
-                                 ('alan', 'Alan Turing', '41')]:
-            go(page, 'a:text-is("Add person")')
-            page.fill('#name', name)
-            page.fill('#title', title)
-            page.fill('#age', age)
-            go(page, 'button[name=add]')
-            assert page.url == url + 'people'
-        # A bad name is refused on the form.
-        go(page, 'a:text-is("Add person")')
-        page.fill('#name', 'a/b')
-        page.fill('#title', 'Slash')
-        go(page, 'button[name=add]')
-        assert page.locator('#error').inner_text() == \
-            'A name cannot contain "/".'
-        go(page, 'button[name=cancel]')
-        assert page.locator('#count').inner_text() == '3 items'
+        # Seeded, as README shows it.
         assert page.locator('#items a').all_inner_texts() == [
             'Ada Lovelace', 'Alan Turing', 'Grace Hopper']
         os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
         page.screenshot(path=SCREENSHOT)
+        response = page.goto(url + 'people/ada/projects/engine')
+        assert response.status == 200
+        assert page.locator('h1').inner_text() == 'Analytical Engine'
 
-        # Open its URL, edit it.
-        go(page, 'a:text-is("Ada Lovelace")')
-        assert page.url == url + 'people/ada'
-        page.goto(url + 'people/ada')
-        assert page.locator('h1').inner_text() == 'Ada Lovelace'
-        assert page.locator('#created').inner_text().endswith('UTC')
-        go(page, 'a:text-is("Edit")')
-        page.fill('#title', 'Countess of Lovelace')
-        go(page, 'button[name=save]')
-        assert page.url == url + 'people/ada'
-        assert page.locator('h1').inner_text() == 'Countess of Lovelace'
+        # Log in: back where we were, with a word about it.
+        go(page, '#login')
+        assert page.url == url + 'people/ada/projects/engine'
+        assert page.locator('.message').inner_text() == \
+            'You are logged in as Manager.'
+        assert page.locator('#user').inner_text() == 'Logged in as Manager'
 
-        # Delete it, after the confirmation page.
+        # Add a person; a name that would hide a page is refused.
+        page.goto(url + 'people')
+        go(page, 'a:text-is("Add person")')
+        page.fill('[name="form.name"]', 'add')
+        page.fill('[name="form.title"]', 'Edsger Dijkstra')
+        go(page, 'input[value=Add]')
+        assert page.locator('#errors li').all_inner_texts() == [
+            'Name: add is the name of a page; choose another.']
+        page.fill('[name="form.name"]', 'edsger')
+        go(page, 'input[value=Add]')
+        assert page.url == url + 'people'
+        assert page.locator('.message').inner_text() == \
+            'Added Edsger Dijkstra.'
+
+        # Rename it.
+        go(page, 'a:text-is("Edsger Dijkstra")')
+        go(page, 'a:text-is("Rename, move or copy")')
+        page.fill('#name', 'dijkstra')
+        go(page, 'button[name=rename]')
+        assert page.url == url + 'people/dijkstra'
+        assert page.locator('.message').inner_text() == \
+            'Renamed edsger to /people/dijkstra.'
+
+        # Move Ada's engine to Grace.
+        page.goto(url + 'people/ada/projects/engine/move')
+        page.select_option('#target', '/people/grace/projects')
+        go(page, 'button[name=rename]')
+        assert page.url == url + 'people/grace/projects/engine'
+        assert page.locator('.message').inner_text() == \
+            'Moved engine to /people/grace/projects/engine.'
+
+        # Delete, after the confirmation page.
+        page.goto(url + 'people/dijkstra')
         go(page, '.actions a:text-is("Delete")')
-        assert page.url == url + 'people/ada/delete'
+        assert page.url == url + 'people/dijkstra/delete'
         go(page, 'button[name=delete]')
         assert page.url == url + 'people'
+        assert page.locator('.message').inner_text() == \
+            'Deleted Edsger Dijkstra.'
         assert page.locator('#items a').all_inner_texts() == [
-            'Alan Turing', 'Grace Hopper']
-        response = page.goto(url + 'people/ada')
+            'Ada Lovelace', 'Alan Turing', 'Grace Hopper']
+        response = page.goto(url + 'people/dijkstra')
         assert response.status == 404
+        assert page.locator('h1').inner_text() == 'Not found'
 
         # A second demo cannot take the port: one line, exit status 1.
         code, out, err = wait(subprocess.Popen(
@@ -189,19 +212,28 @@ def drive_the_demo(tmp_path, browser):
     finally:
         assert demo.stop() == 0
     assert demo.lines[-1] == 'zmongo demo: stopped\n'
+    # An access line per request: method, path, status, time.
+    log = ''.join(demo.lines)
+    assert re.search(r'^GET /people 200 \d+ms$', log, re.M)
+    assert re.search(r'^POST /people/dijkstra/delete 303 \d+ms$', log, re.M)
+    assert re.search(r'^GET /people/dijkstra 404 \d+ms$', log, re.M)
+    # The password was shown once, and is in no log.
+    assert log.count(password) == 1
+    assert password not in ''.join(demo.errors)
     # The embedded server let go of its files.
     main.check_unused(os.path.join(data, 'mongo'))
 
-    # The data survive a restart.
+    # The data survive a restart; the password is not shown again.
     demo = Demo('--data', data, '--port', str(port))
     try:
         url = demo.url()
         page = browser.new_page()
-        page.goto(url + 'people')
+        page.goto(url + 'people/grace/projects')
         assert page.locator('#items a').all_inner_texts() == [
-            'Alan Turing', 'Grace Hopper']
+            'A-0 System', 'COBOL', 'Analytical Engine']
     finally:
         assert demo.stop() == 0
+    assert password not in ''.join(demo.lines)
 
 
 def test_an_unreachable_uri_fails_in_bounded_time(tmp_path):
@@ -220,7 +252,6 @@ def test_an_unreachable_uri_fails_in_bounded_time(tmp_path):
 
 def test_the_demo_on_a_given_server(tmp_path):
     """``--uri``: the content goes to that server, no embedded one runs."""
-    import urllib.parse
     import urllib.request
 
     from zmongo import testing
@@ -232,13 +263,11 @@ def test_the_demo_on_a_given_server(tmp_path):
     try:
         url = demo.url()
         assert 'MongoDB at %s' % uri in demo.lines[0]
-        body = urllib.parse.urlencode(
-            {'name': 'ada', 'title': 'Ada', 'age': '36'}).encode()
-        with urllib.request.urlopen(url + 'people/add', body) as response:
-            assert response.url == url + 'people'
-            assert 'href="%speople/ada"' % url in response.read().decode()
-        [doc] = client[main.DATABASE].people.find()
-        assert (doc['key'], doc['title'], doc['age']) == ('ada', 'Ada', 36)
+        with urllib.request.urlopen(
+                url + 'people/ada/projects/engine') as response:
+            assert 'Analytical Engine' in response.read().decode()
+        assert sorted(d['key'] for d in client[main.DATABASE].people.find()
+                      ) == ['ada', 'alan', 'grace']
         assert not os.path.exists(tmp_path / 'mongo')
         assert os.path.exists(tmp_path / 'Data.fs')
     finally:

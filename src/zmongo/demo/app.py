@@ -1,186 +1,140 @@
-"""The demo site's content and pages.
+"""The demo site's pages: Grok views, forms generated from the schemas of
+:mod:`zmongo.demo.content`, page templates in ``app_templates/`` sharing
+``layout.pt``.
 
-The root folder lives in ZODB and holds two Mongo containers: ``people``
-(a :class:`MongoContainer`, items named by the user) and ``notes`` (an
-:class:`IdNamesMongoContainer`, items named by their ``_id``).  Every person
-holds a ``projects`` container of its own, stored in MongoDB too, so
-``/people/ada/projects/engine`` goes ZODB -> Mongo -> Mongo -> Mongo.
-
-Pages are Grok views rendering plain HTML (every value escaped); forms are
-ordinary POST forms, no JavaScript.  Grokked by ``site.zcml``.
+Security is Zope's: anybody may look (``zope.Public`` pages), changing
+needs the :class:`Edit` permission, which ``site.zcml`` grants through the
+:class:`Editor` role to the manager ``zmongo-demo`` defines at start.
+Every request that could change something (any method but GET and HEAD)
+must carry the session's token and come from no other origin
+(:func:`refuse_cross_site`), whatever view it reaches.
 """
+import binascii
 import datetime
-import html
+import hmac
+import logging
 import re
-import sys
-import traceback
+import secrets
 import urllib.parse
 
-import persistent
-import transaction
-import zope.event
+import zope.component
+from zope.interface.interfaces import ComponentLookupError
 import zope.interface
-import zope.lifecycleevent
+from zope.authentication.interfaces import IAuthentication
+from zope.authentication.interfaces import IUnauthenticatedPrincipal
+from zope.container.interfaces import INameChooser
+from zope.copypastemove.interfaces import IObjectCopier
+from zope.copypastemove.interfaces import IObjectMover
 from zope.dublincore.interfaces import IWriteZopeDublinCore
 from zope.dublincore.interfaces import IZopeDublinCore
 from zope.error.interfaces import IErrorReportingUtility
+from zope.interface.common.interfaces import IException
 from zope.lifecycleevent.interfaces import IObjectAddedEvent
 from zope.lifecycleevent.interfaces import IObjectModifiedEvent
 from zope.publisher.interfaces import NotFound
 from zope.security.interfaces import Unauthorized
+from z3c.flashmessage.interfaces import IMessageReceiver
+from zope.session.http import CookieClientIdManager
+from zope.session.interfaces import IClientIdManager
+from zope.session.interfaces import ISession
+from zope.session.interfaces import ISessionDataContainer
+from zope.session.session import RAMSessionDataContainer
 from zope.site.interfaces import IRootFolder
-from zope.traversing.browser.absoluteurl import absoluteURL
-from grokcore.component.interfaces import IContext
+from zope.traversing.interfaces import IBeforeTraverseEvent
 
 import grok
-from zmongo.annotation import IMongoAttributeAnnotatable
-from zmongo.container import IdNamesMongoContainer
-from zmongo.container import MongoContained
-from zmongo.container import MongoContainer
+from zmongo.demo import content
+from zmongo.demo.content import IDemoContainer
+from zmongo.demo.content import IItem
+from zmongo.demo.content import INamedContainer
+from zmongo.demo.content import Person
 
+log = logging.getLogger('zmongo.demo')
 PAGE_SIZE = 20
+SESSION = 'zmongo.demo'
+TOKEN = 'csrf_token'
 
 
-# -- content -------------------------------------------------------------------
+# -- security ---------------------------------------------------------------
 
-class Field:
-    """A form field of an item: ``kind`` is ``str`` or ``int``."""
-
-    def __init__(self, name, label, kind=str, required=False,
-                 multiline=False):
-        self.name = name
-        self.label = label
-        self.kind = kind
-        self.required = required
-        self.multiline = multiline
+class EditContent(grok.Permission):
+    """Adding, changing, moving and deleting content."""
+    grok.name('zmongo.demo.Edit')
 
 
-class IDemoItem(IContext):
-    """An item of the demo site (a person, a project, a note)."""
+class Editor(grok.Role):
+    """Who may change the site (granted to the manager in site.zcml)."""
+    grok.name('zmongo.demo.Editor')
+    grok.permissions(EditContent)
 
 
-class IDemoContainer(IContext):
-    """A container of the demo site."""
+class ClientIds(grok.GlobalUtility, CookieClientIdManager):
+    """Session cookies, signed with a secret made at start (sessions end
+    with the process), invisible to scripts."""
+    grok.provides(IClientIdManager)
+
+    def __init__(self):
+        super().__init__('zmongo_demo_session', secrets.token_hex(32))
+        self.httpOnly = True
 
 
-@zope.interface.implementer(IDemoItem, IMongoAttributeAnnotatable)
-class Item(MongoContained, persistent.Persistent):
-    fields = ()
-    kind = 'item'
-
-    def __init__(self, **values):
-        for field in self.fields:
-            setattr(self, field.name, values.get(field.name))
+grok.global_utility(RAMSessionDataContainer, provides=ISessionDataContainer,
+                    direct=False)
 
 
-class Project(Item):
-    _p_mongo_collection = 'projects'
-    kind = 'project'
-    fields = (Field('title', 'Title', required=True),
-              Field('description', 'Description', multiline=True))
+def session_token(request):
+    """The token every form of this session carries (made on first use)."""
+    data = ISession(request)[SESSION]
+    if TOKEN not in data:
+        data[TOKEN] = secrets.token_urlsafe(32)
+    return data[TOKEN]
 
 
-class Note(Item):
-    _p_mongo_collection = 'notes'
-    kind = 'note'
-    fields = (Field('title', 'Title', required=True),
-              Field('text', 'Text', multiline=True))
+class CrossSiteRequest(Exception):
+    """A change was asked for without the session's token or from another
+    site: refused before any view ran (403)."""
 
 
-@zope.interface.implementer(IDemoContainer)
-class Projects(MongoContainer):
-    """A person's projects (the container is a document of its own)."""
-    _m_collection = 'projects'
-    _p_mongo_collection = 'project_containers'
-    title = 'Projects'
-    item_factory = Project
+@grok.subscribe(IRootFolder, IBeforeTraverseEvent)
+def refuse_cross_site(folder, event):
+    """Refuse a state-changing request that another site could have made:
+    one whose ``Origin`` is not this site, or whose form lacks the token
+    of the session (the session cookie comes with any request; the token
+    only with pages of this site)."""
+    request = event.request
+    if request.method in ('GET', 'HEAD'):
+        return
+    origin = request.getHeader('Origin')
+    if origin and origin != request.getApplicationURL():
+        raise CrossSiteRequest('a %s from the origin %s' % (
+            request.method, origin))
+    sent = request.form.get(TOKEN)
+    data = ISession(request)[SESSION]
+    token = data.get(TOKEN)
+    if not isinstance(sent, str) or token is None or \
+            not hmac.compare_digest(sent.encode(), token.encode()):
+        raise CrossSiteRequest('a %s without the token of this session'
+                               % request.method)
 
 
-class Person(Item):
-    _p_mongo_collection = 'people'
-    kind = 'person'
-    fields = (Field('title', 'Full name', required=True),
-              Field('age', 'Age', kind=int))
-
-    def __init__(self, **values):
-        super().__init__(**values)
-        self.projects = Projects()
-        self.projects.__parent__ = self
-        self.projects.__name__ = 'projects'
-
-
-@zope.interface.implementer(IDemoContainer)
-class People(MongoContainer):
-    _m_collection = 'people'
-    title = 'People'
-    item_factory = Person
-
-
-@zope.interface.implementer(IDemoContainer)
-class Notes(IdNamesMongoContainer):
-    _m_collection = 'notes'
-    title = 'Notes'
-    item_factory = Note
-
-
-def bootstrap(db):
-    """Make sure ``db`` holds the root folder with ``people`` and ``notes``
-    (the site's ZCML must be loaded)."""
-    from zope.app.publication.zopepublication import ZopePublication
-    from zope.site.folder import rootFolder
-    from zope.site.site import LocalSiteManager
-    connection = db.open()
-    try:
-        root = connection.root()
-        folder = root.get(ZopePublication.root_name)
-        if folder is None:
-            folder = rootFolder()
-            folder.setSiteManager(LocalSiteManager(folder))
-            root[ZopePublication.root_name] = folder
-        if 'people' not in folder:
-            folder['people'] = People()
-        if 'notes' not in folder:
-            folder['notes'] = Notes()
-        transaction.commit()
-    finally:
-        transaction.abort()
-        connection.close()
-
-
-# -- Dublin Core dates ----------------------------------------------------------
+# -- Dublin Core dates ------------------------------------------------------
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-@grok.subscribe(IDemoItem, IObjectAddedEvent)
+@grok.subscribe(IItem, IObjectAddedEvent)
 def item_added(item, event):
     dc = IWriteZopeDublinCore(item)
     dc.created = dc.modified = _now()
 
 
-@grok.subscribe(IDemoItem, IObjectModifiedEvent)
+@grok.subscribe(IItem, IObjectModifiedEvent)
 def item_modified(item, event):
     IWriteZopeDublinCore(item).modified = _now()
 
 
-# -- errors -------------------------------------------------------------------
-
-@zope.interface.implementer(IErrorReportingUtility)
-class ErrorLog(grok.GlobalUtility):
-    """Failed requests go to stderr, with their URL; a page not found is
-    no error worth a traceback."""
-    grok.provides(IErrorReportingUtility)
-
-    def raising(self, info, request=None):
-        if isinstance(info[1], (NotFound, Unauthorized)):
-            return
-        url = request.getURL() if request is not None else '?'
-        print('zmongo demo: error in %s' % url, file=sys.stderr)
-        traceback.print_exception(*info, file=sys.stderr)
-
-
-# -- traversal -------------------------------------------------------------------
+# -- traversal --------------------------------------------------------------
 
 class PersonTraverser(grok.Traverser):
     """``/people/ada/projects``: the person's own container."""
@@ -192,92 +146,60 @@ class PersonTraverser(grok.Traverser):
         return None
 
 
-# -- pages ----------------------------------------------------------------------
-
-STYLE = '''\
-body { font-family: system-ui, sans-serif; max-width: 50rem;
-       margin: 2rem auto; padding: 0 1rem; color: #222; line-height: 1.4; }
-header { border-bottom: 2px solid #4a6fa5; margin-bottom: 1rem; }
-header a.home { font-weight: bold; color: #4a6fa5; text-decoration: none; }
-nav.crumbs { color: #666; margin: .5rem 0; }
-a { color: #2c5aa0; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .35rem .5rem;
-         border-bottom: 1px solid #ddd; }
-th { background: #f0f3f8; }
-form.search { margin: 1rem 0; }
-label { display: block; margin-top: .6rem; font-weight: 600; }
-input[type=text], input[type=search], textarea { width: 100%; max-width: 30rem;
-    padding: .3rem; border: 1px solid #aaa; border-radius: 3px; }
-textarea { height: 6rem; }
-button, .button { margin-top: .8rem; padding: .35rem .9rem;
-    background: #4a6fa5; color: white; border: none; border-radius: 3px;
-    text-decoration: none; font-size: 1rem; cursor: pointer; }
-button.danger { background: #b33; }
-.error { color: #a00; background: #fdecec; border: 1px solid #e0a0a0;
-         padding: .5rem; border-radius: 3px; }
-.actions a { margin-right: 1rem; }
-.count, .dates { color: #555; }
-.paging a, .paging span { margin-right: .7rem; }
-dl dt { font-weight: 600; margin-top: .5rem; }
-'''
-
-
-def e(value):
-    """HTML-escaped text of ``value`` ('' for None)."""
-    return html.escape('' if value is None else str(value), quote=True)
-
+# -- the layout and the pages -----------------------------------------------
 
 class Page(grok.View):
-    """Base of the pages: a layout around ``body()``."""
+    """What ``layout.pt`` asks of a view."""
     grok.baseclass()
     grok.require('zope.Public')
-    error = None
+    title = ''
 
-    def url_of(self, obj, name=None):
-        url = absoluteURL(obj, self.request)
-        return url + '/' + name if name else url
+    def home(self):
+        return self.request.getApplicationURL() + '/'
 
-    def site_root(self):
-        obj = self.context
-        while not IRootFolder.providedBy(obj):
-            obj = obj.__parent__
-        return obj
+    def login_url(self):
+        here = self.request.getURL()
+        if here.endswith('/@@index'):
+            here = here[:-len('/@@index')]
+        return '%s@@login?%s' % (self.home(), urllib.parse.urlencode(
+            {'came_from': here}))
+
+    def token(self):
+        return session_token(self.request)
+
+    def user(self):
+        principal = self.request.principal
+        if principal is None or \
+                IUnauthenticatedPrincipal.providedBy(principal):
+            return None
+        return principal.title
+
+    def messages(self):
+        """The confirmations flashed by the request before (and forget
+        them) -- unless this page is a redirect no one will see."""
+        if self.response.getStatus() in (301, 302, 303, 307):
+            return []
+        receiver = zope.component.getUtility(IMessageReceiver)
+        return [m.message for m in receiver.receive()]
 
     def crumbs(self):
-        chain = []
-        obj = self.context
-        while not IRootFolder.providedBy(obj):
+        """[(url, name)] from the root folder to the context."""
+        chain, obj = [], self.context
+        while getattr(obj, '__parent__', None) is not None:
             chain.append(obj)
             obj = obj.__parent__
-        links = ['<a href="%s">Home</a>' % e(self.url_of(obj))]
-        for obj in reversed(chain):
-            links.append('<a href="%s">%s</a>'
-                         % (e(self.url_of(obj)), e(obj.__name__)))
-        return ' / '.join(links)
+        return [(self.url(o), o.__name__) for o in reversed(chain)]
 
-    def layout(self, title, body):
-        root_url = self.url_of(self.site_root())
-        return (
-            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width">'
-            '<title>%(title)s - zmongo demo</title>'
-            '<link rel="stylesheet" href="%(root)s/style.css"></head>\n'
-            '<body><header><a class="home" href="%(root)s">zmongo demo</a>'
-            '<nav class="crumbs">%(crumbs)s</nav></header>\n'
-            '<main><h1>%(title)s</h1>\n%(error)s%(body)s</main></body>'
-            '</html>\n' % {
-                'title': e(title), 'root': e(root_url),
-                'crumbs': self.crumbs(), 'body': body,
-                'error': ('<p class="error" id="error">%s</p>\n' % e(self.error)
-                          if self.error else '')})
+    def done(self, message, obj, name=None):
+        """Say what changed and show ``obj``."""
+        self.flash(message)
+        self.redirect(self.url(obj, name))
 
-    def posted(self):
-        return self.request.method == 'POST'
 
-    def done(self, url):
-        transaction.get().note('zmongo demo: %s' % self.request.getURL())
-        self.redirect(url)
+class Layout(Page):
+    """``layout.pt``: its macro ``page`` frames every page
+    (``context/@@layout/macros/page``)."""
+    grok.context(zope.interface.Interface)
 
 
 class Style(grok.View):
@@ -293,190 +215,93 @@ class Style(grok.View):
 class RootIndex(Page):
     grok.context(IRootFolder)
     grok.name('index')
+    grok.template('root')
+    title = 'Welcome'
+
+    def containers(self):
+        return [self.context[name] for name in ('people', 'notes')]
+
+
+class Login(Page):
+    """Needs the permission to edit: anonymous users get the login
+    challenge, and come back here once logged in."""
+    grok.context(IRootFolder)
+    grok.require(EditContent)
+
+    def update(self):
+        back = self.request.form.get('came_from', '')
+        if not isinstance(back, str) or not back.startswith(self.home()):
+            back = self.home()
+        self.flash('You are logged in as %s.' % self.user())
+        self.redirect(back, trusted=True)
 
     def render(self):
-        rows = ''.join(
-            '<li><a href="%s">%s</a> <span class="count">(%d)</span></li>'
-            % (e(self.url_of(self.context[name])), e(self.context[name].title),
-               len(self.context[name]))
-            for name in ('people', 'notes'))
-        return self.layout('Welcome', (
-            '<p>A Zope site kept in ZODB; the people, their projects and '
-            'the notes are documents in MongoDB, reached through zmongo.</p>'
-            '<ul>%s</ul>' % rows))
-
-
-def _form_fields(fields, values):
-    out = []
-    for field in fields:
-        value = values.get(field.name)
-        if field.multiline:
-            widget = '<textarea id="%s" name="%s">%s</textarea>' % (
-                field.name, field.name, e(value))
-        else:
-            widget = '<input type="text" id="%s" name="%s" value="%s">' % (
-                field.name, field.name, e(value))
-        out.append('<label for="%s">%s%s</label>%s' % (
-            field.name, e(field.label), ' *' if field.required else '', widget))
-    return '\n'.join(out)
-
-
-def _read_fields(fields, form):
-    """(values, error) from a submitted form."""
-    values = {}
-    for field in fields:
-        raw = form.get(field.name, '')
-        raw = raw.strip() if isinstance(raw, str) else ''
-        if field.required and not raw:
-            return values, '%s is required.' % field.label
-        if field.kind is int:
-            if raw:
-                try:
-                    values[field.name] = int(raw)
-                except ValueError:
-                    return values, '%s must be a whole number.' % field.label
-                if not 0 <= values[field.name] <= 200:
-                    return values, '%s must be between 0 and 200.' % (
-                        field.label)
-            else:
-                values[field.name] = None
-        else:
-            values[field.name] = raw
-    return values, None
-
-
-def check_name(container, name):
-    """The error for a new item's name, or None."""
-    if not name:
-        return 'Please give a name.'
-    if '/' in name:
-        return 'A name cannot contain "/".'
-    if name[0] in '+@$':
-        return 'A name cannot begin with "+", "@" or "$".'
-    if len(name) > 100:
-        return 'A name can have at most 100 characters.'
-    if name in container:
-        return 'The name %s is taken.' % name
-    return None
+        return ''
 
 
 class ContainerIndex(Page):
     """The items, 20 a page, with a search over their titles."""
     grok.context(IDemoContainer)
     grok.name('index')
+    grok.template('contents')
 
-    def update(self):
-        self.query = self.request.form.get('q', '')
-        if not isinstance(self.query, str):
-            self.query = ''
-        self.query = self.query.strip()
-        try:
-            self.page = max(1, int(self.request.form.get('page', 1)))
-        except (TypeError, ValueError):
-            self.page = 1
-
-    def spec(self):
-        if not self.query:
-            return None
-        return {'title': {'$regex': re.escape(self.query), '$options': 'i'}}
-
-    def render(self):
-        container = self.context
-        spec = self.spec()
-        total = len(container)
-        found = (total if spec is None else
-                 sum(1 for _ in container.raw_find(spec, projection={'_id': 1})))
-        pages = max(1, -(-found // PAGE_SIZE))
-        page = min(self.page, pages)
-        sort_key = container._m_mapping_key or '_id'
-        items = list(container.find(spec, sort=[(sort_key, 1)],
-                                    skip=(page - 1) * PAGE_SIZE,
-                                    limit=PAGE_SIZE))
-        url = self.url_of(container)
-        rows = ''.join(
-            '<tr><td><a href="%s">%s</a></td><td><code>%s</code></td></tr>'
-            % (e(self.url_of(item)), e(item.title), e(item.__name__))
-            for item in items)
-        if rows:
-            table = ('<table id="items"><thead><tr><th>Title</th><th>Name</th>'
-                     '</tr></thead><tbody>%s</tbody></table>' % rows)
-        else:
-            table = '<p id="empty">Nothing here%s.</p>' % (
-                ' matches' if spec else ' yet')
-        count = ('<p class="count" id="count">%d %s</p>' % (total, 'item' if
-                 total == 1 else 'items'))
-        if spec is not None:
-            count += ('<p class="count" id="found">%d found for &quot;%s&quot;'
-                      ' <a href="%s">show all</a></p>'
-                      % (found, e(self.query), e(url)))
-        paging = ''
-        if pages > 1:
-            links = []
-            for number in range(1, pages + 1):
-                if number == page:
-                    links.append('<span class="current">%d</span>' % number)
-                else:
-                    params = {'page': number}
-                    if self.query:
-                        params['q'] = self.query
-                    links.append('<a href="%s?%s">%d</a>' % (
-                        e(url), e(urllib.parse.urlencode(params)), number))
-            paging = '<p class="paging" id="paging">Page: %s</p>' % ''.join(
-                links)
-        search = ('<form class="search" method="get" action="%s">'
-                  '<input type="search" name="q" value="%s" '
-                  'placeholder="Search titles" aria-label="Search titles">'
-                  ' <button type="submit">Search</button></form>'
-                  % (e(url), e(self.query)))
-        add = '<p class="actions"><a class="button" href="%s">Add %s</a></p>' % (
-            e(url + '/add'), e(container.item_factory.kind))
-        return self.layout(container.title,
-                           count + search + table + paging + add)
-
-
-class ContainerAdd(Page):
-    grok.context(IDemoContainer)
-    grok.name('add')
-
-    def update(self):
-        self.values = {}
-        self.name = ''
-        if not self.posted():
-            return
-        form = self.request.form
-        if 'cancel' in form:
-            return self.redirect(self.url_of(self.context))
-        named = self.context._m_mapping_key is not None
-        if named:
-            self.name = form.get('name', '')
-            self.name = self.name.strip() if isinstance(self.name, str) else ''
-            self.error = check_name(self.context, self.name)
-        factory = self.context.item_factory
-        self.values, error = _read_fields(factory.fields, form)
-        self.error = self.error or error
-        if self.error:
+    def update(self, q='', page='1'):
+        self.title = self.context.title
+        self.error = None
+        self.query = q.strip() if isinstance(q, str) else ''
+        if len(self.query) > content.MAX_TITLE:
+            self.error = ('A search can have at most %d characters.'
+                          % content.MAX_TITLE)
             self.response.setStatus(400)
-            return
-        item = factory(**self.values)
-        if named:
-            self.context[self.name] = item
-        else:
-            self.context.add(item)
-        self.done(self.url_of(self.context))
+            self.query = ''
+        try:
+            page = max(1, int(page))
+        except (TypeError, ValueError):
+            page = 1
+        spec = None
+        if self.query:
+            spec = {'title': {'$regex': re.escape(self.query),
+                              '$options': 'i'}}
+        box = self.context
+        self.total = len(box)
+        self.found = self.total if spec is None else sum(
+            1 for _ in box.raw_find(spec, projection={'_id': 1}))
+        self.pages = max(1, -(-self.found // PAGE_SIZE))
+        self.page = min(page, self.pages)
+        self.items = list(box.find(
+            spec, sort=[(box._m_mapping_key or '_id', 1)],
+            skip=(self.page - 1) * PAGE_SIZE, limit=PAGE_SIZE))
+        self.searched = spec is not None
 
-    def render(self):
-        factory = self.context.item_factory
-        name = ''
-        if self.context._m_mapping_key is not None:
-            name = ('<label for="name">Name (in the URL) *</label>'
-                    '<input type="text" id="name" name="name" value="%s">'
-                    % e(self.name))
-        return self.layout('Add %s' % factory.kind, (
-            '<form method="post" action="%s">%s%s<p>'
-            '<button type="submit" name="add">Add</button> '
-            '<button type="submit" name="cancel">Cancel</button></p></form>'
-            % (e(self.url_of(self.context, 'add')), name,
-               _form_fields(factory.fields, self.values))))
+    def page_url(self, number):
+        params = {'page': number}
+        if self.query:
+            params['q'] = self.query
+        return '%s?%s' % (self.url(self.context),
+                          urllib.parse.urlencode(params))
+
+
+class ItemIndex(Page):
+    grok.context(IItem)
+    grok.name('index')
+    grok.template('item')
+
+    def update(self):
+        self.title = self.context.title
+        dc = IZopeDublinCore(self.context)
+        self.created, self.modified = _date(dc.created), _date(dc.modified)
+
+    def fields(self):
+        """[(id, label, value, multiline)] of the item's schema."""
+        schema = self.context.schema
+        return [(name, field.title, getattr(self.context, name, None),
+                 isinstance(field, zope.schema.Text) and
+                 not isinstance(field, zope.schema.TextLine))
+                for name, field in zope.schema.getFieldsInOrder(schema)]
+
+    def projects(self):
+        if isinstance(self.context, Person):
+            return self.context.projects
 
 
 def _date(value):
@@ -486,94 +311,320 @@ def _date(value):
         '%Y-%m-%d %H:%M:%S UTC')
 
 
-class ItemIndex(Page):
-    grok.context(IDemoItem)
-    grok.name('index')
+# -- forms ------------------------------------------------------------------
 
-    def render(self):
-        item = self.context
-        rows = ''.join('<dt>%s</dt><dd id="field-%s">%s</dd>' % (
-            e(field.label), field.name, e(getattr(item, field.name, None)))
-            for field in item.fields)
-        dc = IZopeDublinCore(item)
-        dates = ('<p class="dates">Created <span id="created">%s</span>, '
-                 'modified <span id="modified">%s</span></p>'
-                 % (_date(dc.created), _date(dc.modified)))
-        extra = ''
-        if isinstance(item, Person):
-            projects = item.projects
-            extra = ('<h2>Projects</h2><ul>%s</ul><p><a href="%s">'
-                     'All projects (%d)</a></p>' % (
-                         ''.join('<li><a href="%s">%s</a></li>' % (
-                             e(self.url_of(p)), e(p.title))
-                             for p in projects.find(limit=PAGE_SIZE)),
-                         e(self.url_of(projects)), len(projects)))
-        actions = ('<p class="actions"><a href="%s">Edit</a>'
-                   '<a href="%s">Delete</a><a href="%s">Back to %s</a></p>'
-                   % (e(self.url_of(item, 'edit')),
-                      e(self.url_of(item, 'delete')),
-                      e(self.url_of(item.__parent__)),
-                      e(item.__parent__.title)))
-        return self.layout(item.title, (
-            '<p>Name: <code id="name">%s</code></p><dl>%s</dl>%s%s%s'
-            % (e(item.__name__), rows, dates, extra, actions)))
+class FormPage(Page):
+    """The parts of the add and edit forms the template ``form.pt``
+    needs: every error of a submission, as sentences."""
+    grok.baseclass()
+
+    def error_list(self):
+        """Every error, the fields' first (labelled), then the form's."""
+        if not self.errors:
+            return []
+        out = []
+        for widget in self.widgets:
+            error = getattr(widget, '_error', None)
+            if error is not None:
+                out.append('%s: %s' % (widget.label,
+                                       _message(error, widget.context)))
+        out.extend(str(error.args[0]) for error in self.errors
+                   if isinstance(error, zope.interface.Invalid))
+        return out
 
 
-class ItemEdit(Page):
-    grok.context(IDemoItem)
-    grok.name('edit')
-
-    def update(self):
-        item = self.context
-        self.values = {f.name: getattr(item, f.name, None)
-                       for f in item.fields}
-        if not self.posted():
-            return
-        if 'cancel' in self.request.form:
-            return self.redirect(self.url_of(item))
-        values, self.error = _read_fields(item.fields, self.request.form)
-        if self.error:
-            self.values.update(values)
-            self.response.setStatus(400)
-            return
-        for name, value in values.items():
-            setattr(item, name, value)
-        zope.event.notify(zope.lifecycleevent.ObjectModifiedEvent(item))
-        self.done(self.url_of(item))
-
-    def render(self):
-        item = self.context
-        return self.layout('Edit %s' % item.__name__, (
-            '<form method="post" action="%s">%s<p>'
-            '<button type="submit" name="save">Save</button> '
-            '<button type="submit" name="cancel">Cancel</button></p></form>'
-            % (e(self.url_of(item, 'edit')),
-               _form_fields(item.fields, self.values))))
+def _message(error, field):
+    """A sentence for a field's error (formlib's are the class docstring
+    of the schema's error, "Value is too long", without the limit)."""
+    inner = getattr(error, 'errors', None)
+    if isinstance(inner, zope.schema.interfaces.TooLong):
+        return 'at most %d characters, please.' % field.max_length
+    text = error.doc() if hasattr(error, 'doc') else str(error)
+    return text.rstrip('.') + '.'
 
 
-class ItemDelete(Page):
-    grok.context(IDemoItem)
-    grok.name('delete')
+class Add(FormPage, grok.AddForm):
+    """Add an item; named containers ask for its name, which their
+    ``INameChooser`` checks (all errors are shown at once)."""
+    grok.context(IDemoContainer)
+    grok.require(EditContent)
+    grok.template('form')
 
-    def update(self):
-        item = self.context
-        if not self.posted():
-            return
-        container = item.__parent__
-        if 'delete' in self.request.form:
-            if isinstance(item, Person):
-                item.projects.clear()
-            del container[item.__name__]
-            self.done(self.url_of(container))
+    @property
+    def form_fields(self):
+        fields = grok.Fields(self.context.factory.schema)
+        if INamedContainer.providedBy(self.context):
+            fields = grok.Fields(content.INamed) + fields
+        return fields
+
+    @property
+    def title(self):
+        return 'Add %s' % self.context.factory.kind
+
+    def validate(self, action, data):
+        errors = list(super().validate(action, data))
+        if data.get('name') is not None:
+            try:
+                INameChooser(self.context).checkName(data['name'], None)
+            except (KeyError, ValueError, TypeError) as error:
+                errors.append(zope.interface.Invalid(
+                    'Name: %s' % error.args[0]))
+        return errors
+
+    @grok.action('Add')
+    def add(self, name=None, **data):
+        item = self.context.factory(**data)
+        if name is None:
+            name = self.context.add(item)
         else:
-            self.redirect(self.url_of(item))
+            self.context[name] = item
+        self.done('Added %s.' % item.title, self.context)
 
-    def render(self):
+    @grok.action('Cancel', validator=lambda *args: ())
+    def cancel(self, **data):
+        self.redirect(self.url(self.context))
+
+
+class EditItem(FormPage, grok.EditForm):
+    grok.context(IItem)
+    grok.name('edit')
+    grok.require(EditContent)
+    grok.template('form')
+
+    @property
+    def form_fields(self):
+        return grok.Fields(self.context.schema)
+
+    @property
+    def title(self):
+        return 'Edit %s' % self.context.title
+
+    @grok.action('Save')
+    def save(self, **data):
+        self.applyData(self.context, **data)
+        self.done('Saved %s.' % self.context.title, self.context)
+
+    @grok.action('Cancel', validator=lambda *args: ())
+    def cancel(self, **data):
+        self.redirect(self.url(self.context))
+
+
+class Delete(Page):
+    grok.context(IItem)
+    grok.require(EditContent)
+
+    def update(self):
         item = self.context
-        return self.layout('Delete %s?' % item.title, (
-            '<p>Delete the %s <code>%s</code> (%s)? This cannot be undone.'
-            '</p><form method="post" action="%s">'
-            '<button class="danger" type="submit" name="delete">Delete'
-            '</button> <button type="submit" name="cancel">Cancel</button>'
-            '</form>' % (e(item.kind), e(item.__name__), e(item.title),
-                         e(self.url_of(item, 'delete')))))
+        self.title = 'Delete %s?' % item.title
+        if self.request.method != 'POST':
+            return
+        if 'delete' not in self.request.form:
+            return self.redirect(self.url(item))
+        container = item.__parent__
+        del container[item.__name__]
+        self.done('Deleted %s.' % item.title, container)
+
+
+class Move(Page):
+    """Rename, move or copy an item, through ``zope.copypastemove`` (the
+    target container's ``INameChooser`` decides about the name)."""
+    grok.context(IItem)
+    grok.require(EditContent)
+
+    def targets(self):
+        """{path: container} of the containers the item may move to."""
+        item = self.context
+        parent = item.__parent__
+        if isinstance(parent, content.Projects):
+            boxes = [p.projects for p in parent.__parent__.__parent__.values()]
+        else:
+            boxes = [parent]
+        mover = IObjectMover(item)
+        return {self.path(box): box for box in boxes
+                if box is parent or mover.moveableTo(box)}
+
+    def path(self, obj):
+        return self.url(obj)[len(self.request.getApplicationURL()):]
+
+    def renamable(self):
+        return INamedContainer.providedBy(self.context.__parent__)
+
+    def update(self):
+        item = self.context
+        self.title = 'Rename, move or copy %s' % item.title
+        self.error = None
+        self.name = item.__name__
+        self.target = self.path(item.__parent__)
+        if self.request.method != 'POST':
+            return
+        form = self.request.form
+        name, target = form.get('name', ''), form.get('target', '')
+        if not isinstance(name, str) or not isinstance(target, str):
+            self.error = 'Please use the form.'
+        else:
+            self.name, self.target = name.strip(), target
+            box = self.targets().get(target)
+            if box is None:
+                self.error = 'Choose one of the listed places.'
+            else:
+                self.error = self.apply(form, item, box)
+        if self.error:
+            self.response.setStatus(400)
+
+    def apply(self, form, item, box):
+        """Do what was asked; an error message or None."""
+        old = item.__name__
+        named = INamedContainer.providedBy(box)
+        name = self.name if named else None
+        copy = 'copy' in form
+        if named and not copy and (box is not item.__parent__ or
+                                   name != old):
+            try:
+                INameChooser(box).checkName(name, item)
+            except (KeyError, ValueError, TypeError) as error:
+                return error.args[0]
+        elif named and copy and name != old:
+            try:
+                INameChooser(box).checkName(name, None)
+            except (KeyError, ValueError, TypeError) as error:
+                return error.args[0]
+        if copy:
+            new = IObjectCopier(item).copyTo(box, name)
+            return self.done('Copied %s to %s.' % (old, self.path(box[new])),
+                             box[new])
+        if box is item.__parent__ and name in (None, old):
+            return 'Give a new name or another place.'
+        verb = 'Renamed' if box is item.__parent__ else 'Moved'
+        new = IObjectMover(item).moveTo(box, name)
+        self.done('%s %s to %s.' % (verb, old, self.path(box[new])), box[new])
+
+
+# -- errors -----------------------------------------------------------------
+
+@zope.interface.implementer(IErrorReportingUtility)
+class ErrorLog(grok.GlobalUtility):
+    """Failed requests are logged with their method and path; the
+    traceback only for errors of the site itself, not for pages not
+    found, refused or badly asked for."""
+    grok.provides(IErrorReportingUtility)
+
+    def raising(self, info, request=None):
+        where = '(no request)'
+        if request is not None:     # the path asked for, quoted
+            where = '%s %s' % (request.method, urllib.parse.quote(
+                request.environment.get('PATH_INFO', ''), safe="/@+=:,;~"))
+        if isinstance(info[1], (NotFound, Unauthorized, CrossSiteRequest)) \
+                or _bad_request(info[1]) or _nothing_to_show(info[1]):
+            log.info('%s: %s: %s', where, type(info[1]).__name__, info[1])
+        else:
+            log.error('%s: %s', where, info[1], exc_info=info)
+
+
+def _bad_request(error):
+    """Errors a client's input caused: a body that is no UTF-8, an
+    ``Authorization`` header that is no base64."""
+    return isinstance(error, (UnicodeError, binascii.Error))
+
+
+def _nothing_to_show(error):
+    """The publisher found an object but no page for it (``/++etc++site``,
+    ``/@@absolute_url``): there is nothing at that address."""
+    return isinstance(error, ComponentLookupError) and error.args[:1] == (
+        "Couldn't find default view name",)
+
+
+class ErrorPage(Page):
+    """500: no traceback, a way home."""
+    grok.context(IException)
+    grok.name('index')
+    grok.template('error')
+    status, title = 500, 'Something went wrong'
+    text = 'The site could not show this page; the error is logged.'
+
+    def messages(self):
+        """None (the messages wait for a page that worked; they are
+        found through the interaction, which may be over here)."""
+        return []
+
+    def update(self):
+        if _bad_request(self.context):
+            self.status, self.title = 400, 'Bad request'
+            self.text = 'The site could not read this request.'
+        elif _nothing_to_show(self.context):
+            self.status, self.title = NotFoundPage.status, NotFoundPage.title
+            self.text = NotFoundPage.text
+        self.response.setStatus(self.status)
+
+    def crumbs(self):
+        return []
+
+
+class NotFoundPage(ErrorPage):
+    grok.context(NotFound)
+    status, title = 404, 'Not found'
+    text = 'There is nothing at this address.'
+
+    def update(self):
+        self.response.setStatus(404)
+
+
+class CrossSitePage(ErrorPage):
+    grok.context(CrossSiteRequest)
+    status, title = 403, 'Refused'
+    text = ('The site did not make this change: the form came from another '
+            'site or an old page.  Reload the page and try again.')
+
+    def update(self):
+        self.response.setStatus(403)
+
+
+class UnauthorizedPage(ErrorPage):
+    """401 with the login challenge for anonymous users, else 403."""
+    grok.context(Unauthorized)
+    status, title = 403, 'Not allowed'
+    text = 'You may not do this.'
+
+    def update(self):
+        if self.user() is None:
+            self.title = 'Please log in'
+            self.text = 'Log in to change the site.'
+            auth = zope.component.getUtility(IAuthentication)
+            auth.unauthorized(self.request.principal.id, self.request)
+            self.status = 401
+        self.response.setStatus(self.status)
+
+
+STYLE = '''\
+body { font-family: system-ui, sans-serif; max-width: 50rem;
+       margin: 2rem auto; padding: 0 1rem; color: #222; line-height: 1.4;
+       overflow-wrap: anywhere; }
+header { border-bottom: 2px solid #4a6fa5; margin-bottom: 1rem;
+         display: flex; flex-wrap: wrap; justify-content: space-between; }
+header a.home { font-weight: bold; color: #4a6fa5; text-decoration: none; }
+nav.crumbs { color: #666; margin: .5rem 0; width: 100%; }
+a { color: #2c5aa0; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .35rem .5rem;
+         border-bottom: 1px solid #ddd; }
+th { background: #f0f3f8; }
+form.search { margin: 1rem 0; }
+label { display: block; margin-top: .6rem; font-weight: 600; }
+input[type=text], input[type=search], textarea, select { width: 100%;
+    max-width: 30rem; padding: .3rem; border: 1px solid #aaa;
+    border-radius: 3px; }
+textarea { height: 6rem; }
+button, .button, input[type=submit] { margin-top: .8rem;
+    padding: .35rem .9rem; background: #4a6fa5; color: white; border: none;
+    border-radius: 3px; text-decoration: none; font-size: 1rem;
+    cursor: pointer; }
+button.danger { background: #b33; }
+.error, .errors { color: #a00; background: #fdecec;
+    border: 1px solid #e0a0a0; padding: .5rem 1.5rem; border-radius: 3px; }
+.message { color: #064; background: #e8f6ee; border: 1px solid #9c9;
+           padding: .5rem; border-radius: 3px; }
+.text { white-space: pre-wrap; }
+.actions a { margin-right: 1rem; }
+.count, .dates, .user { color: #555; }
+.paging a, .paging span { margin-right: .7rem; }
+dl dt { font-weight: 600; margin-top: .5rem; }
+'''
