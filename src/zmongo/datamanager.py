@@ -324,13 +324,15 @@ class MongoDataManager:
             self._transactions = server_supports_transactions(self._conn)
         return self._transactions
 
-    def op_session(self):
+    def op_session(self, writing=False):
         """The session every operation of this data manager runs in; opens
-        the server transaction on first use."""
+        the server transaction on first use.  Callers that write say so
+        (``writing``): a server transaction that only read is not
+        committed."""
         if UNREACHED_UNDO:
             UNREACHED_UNDO.send(self._conn, self.raw_collection)
         self._join()
-        return self._server.session(self.uses_transactions)
+        return self._server.session(self.uses_transactions, writing)
 
     @property
     def in_server_transaction(self):
@@ -580,7 +582,7 @@ class MongoDataManager:
     def _flush(self):
         plan, processed = plan_writes(self._work, self._writer, self._states,
                                       self.conflict_handler)
-        session = self.op_session()
+        session = self.op_session(writing=any(plan.values()))
         if not self.uses_transactions:
             self._fetch_missing_originals(plan, session)
         writer = BulkWriter(self.raw_collection, self.conflict_handler,
@@ -751,7 +753,7 @@ class MongoDataManager:
 
     def _replay_log(self):
         """Send the write log again, in a new server transaction."""
-        session = self.op_session()
+        session = self.op_session(writing=True)
         for (db_name, coll_name), ops in self._log.replay():
             coll = self.raw_collection(db_name, coll_name)
             try:
