@@ -295,6 +295,49 @@ def test_default_concerns_never_lose_an_acknowledged_commit(mongo):
     assert first.get('startTransaction') is True
 
 
+def _with_uri_options(query, standalone=False):
+    """A MongoFixture whose client has ``query`` in its URI."""
+    uri = testing.get_test_uri(standalone=standalone)
+    return testing.MongoFixture(
+        uri + ('&' if '?' in uri else ('?' if uri.endswith('/') else '/?'))
+        + query)
+
+
+def test_the_uri_write_concern_is_used_as_given():
+    with _with_uri_options('w=1') as mongo:
+        assert mongo.client.write_concern.document == {'w': 1}
+        dm = mongo.make_datamanager(transactions=True)
+        assert dm.write_concern.document == {'w': 1}
+        dm.root['ada'] = models.Person('Ada')
+        mongo.commands.reset()
+        transaction.commit()
+        commands = {name: cmd for name, _, cmd in mongo.commands.commands}
+        assert commands['commitTransaction']['writeConcern'] == {'w': 1}
+
+
+def test_the_uri_write_concern_in_standalone_mode():
+    with _with_uri_options('w=1&journal=false', standalone=True) as mongo:
+        dm = mongo.make_datamanager(transactions=False)
+        dm.root['ada'] = models.Person('Ada')
+        mongo.commands.reset()
+        transaction.commit()
+        inserts = [cmd for name, _, cmd in mongo.commands.commands
+                   if name == 'insert']
+        assert inserts[0]['writeConcern'] == {'w': 1, 'j': False}
+
+
+def test_an_explicit_write_concern_wins_over_the_uri():
+    with _with_uri_options('w=1') as mongo:
+        dm = mongo.make_datamanager(
+            transactions=True, write_concern=WriteConcern(w='majority'))
+        dm.root['ada'] = models.Person('Ada')
+        mongo.commands.reset()
+        transaction.commit()
+        commands = {name: cmd for name, _, cmd in mongo.commands.commands}
+        assert commands['commitTransaction']['writeConcern'] == \
+            {'w': 'majority'}
+
+
 def test_snapshot_reads_by_default(mongo):
     dm = mongo.make_datamanager(transactions=True)
     mongo.commands.reset()

@@ -90,6 +90,16 @@ def _usable_id(oid):
     return True
 
 
+def _chosen_write_concern(client):
+    """The write concern the client was given (in its URI or options), as
+    given; if it was given none, majority + journal, so an acknowledged
+    commit survives the loss of any minority of the members."""
+    concern = getattr(client, 'write_concern', None)
+    if concern is not None and not concern.is_server_default:
+        return concern
+    return WriteConcern('majority', j=True)
+
+
 #: Where a container put an item (``zmongo.container.MongoContained``):
 #: volatile, so a ghost loses it, but it is not the document's to restore.
 _LOCATION_ATTRIBUTES = ('_v_name', '_v_parent')
@@ -101,7 +111,9 @@ class MongoDataManager:
     """Stores persistent objects in MongoDB at transaction boundaries.
 
     ``conn`` is a ``pymongo.MongoClient``.  Options beyond mongopersist's:
-    ``transactions`` ('auto', True or False), ``write_concern``,
+    ``transactions`` ('auto', True or False), ``write_concern`` (default:
+    the client's, when its URI or options set one, else majority with
+    journal),
     ``read_concern``, ``read_preference``, ``transaction_timeout`` (seconds
     a commit may take), ``transaction_manager``, ``serializers`` (instead of
     :data:`zmongo.serialize.SERIALIZERS`), ``factories`` (extra factories
@@ -139,7 +151,7 @@ class MongoDataManager:
         #: Module prefixes this data manager trusts (read by its reader).
         self.trusted_modules = _safety.prefixes(trusted_modules)
         self._transactions = None if transactions == 'auto' else transactions
-        self.write_concern = write_concern or WriteConcern('majority', j=True)
+        self.write_concern = write_concern or _chosen_write_concern(conn)
         self.read_concern = read_concern
         self.read_preference = read_preference
         self.transaction_timeout = transaction_timeout
