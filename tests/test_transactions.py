@@ -260,14 +260,39 @@ def test_eight_threads_incrementing_shared_counters(mongo, transactions):
     assert sorted(values) == [threads * increments // counters] * counters
 
 
-def test_transient_transaction_errors_are_retried(mongo):
-    """A server error labelled TransientTransactionError (injected with the
-    server's failCommand fail point) makes attempts() try again."""
-    dm = mongo.make_datamanager(transactions=True)
+def _fail_commits(mongo, times):
     mongo.client.admin.command(
-        'configureFailPoint', 'failCommand', mode={'times': 1},
+        'configureFailPoint', 'failCommand', mode={'times': times},
         data={'failCommands': ['commitTransaction'], 'errorCode': 112,
               'errorLabels': ['TransientTransactionError']})
+
+
+def test_a_lost_server_transaction_is_sent_again(mongo, caplog):
+    """A server error labelled TransientTransactionError at commit
+    (injected with the server's failCommand fail point): zmongo starts a
+    new server transaction, sends the log again and commits, logging it."""
+    dm = mongo.make_datamanager(transactions=True)
+    _fail_commits(mongo, 1)
+    tries = 0
+    try:
+        with caplog.at_level('INFO', logger='zmongo.datamanager'):
+            for attempt in transaction.manager.attempts(3):
+                with attempt:
+                    tries += 1
+                    dm.root['ada%d' % tries] = models.Person('Ada')
+    finally:
+        mongo.client.admin.command('configureFailPoint', 'failCommand',
+                                   mode='off')
+    assert tries == 1
+    assert people(mongo) == ['Ada']
+    assert 'the server transaction was lost' in caplog.text
+
+
+def test_transient_transaction_errors_are_retried(mongo):
+    """Lost more often than zmongo starts again (3 times): a retryable
+    ConflictError, and attempts() tries again."""
+    dm = mongo.make_datamanager(transactions=True)
+    _fail_commits(mongo, 4)
     tries = 0
     try:
         for attempt in transaction.manager.attempts(3):
