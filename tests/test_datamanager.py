@@ -406,10 +406,10 @@ def test_read_only_transaction_writes_nothing(datamanager, mongo):
     assert mongo.commands.names == ['find']     # read in this transaction
     mongo.commands.reset()
     transaction.commit()
-    # Nothing is written; a server transaction is committed (the reads ran
-    # in it).
+    # Nothing is written, so nothing is committed: the server transaction
+    # the read ran in is aborted (which frees its snapshot on the server).
     assert mongo.commands.names == (
-        ['commitTransaction'] if datamanager.uses_transactions else [])
+        ['abortTransaction'] if datamanager.uses_transactions else [])
 
 
 def test_too_large_document_is_refused_and_changes_nothing(

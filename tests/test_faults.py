@@ -23,6 +23,7 @@ from pymongo import monitoring
 
 from tests import hardening_models as hm
 from tests.tcpproxy import TCPProxy
+from zmongo import conflict
 from zmongo import interfaces
 from zmongo import testing
 from zmongo.datamanager import MongoDataManager
@@ -612,14 +613,12 @@ def test_write_conflict_between_server_transactions_is_a_conflict_error(
     assert items(mongo.db) == {'a': 11, 'b': 0}
 
 
-@pytest.mark.parametrize('mode', MODES)
-def test_write_conflict_error_from_a_bulk_write_is_a_conflict_error(
-        mongo, mode):
-    """The server answers a commit's write with WriteConflict (code 112,
-    injected with the failCommand fail point): ConflictError, and nothing
-    of the transaction stays."""
+def test_write_conflict_error_from_a_bulk_write_is_a_conflict_error(mongo):
+    """Standalone mode: the server answers a commit's write with
+    WriteConflict (code 112, injected with the failCommand fail point):
+    ConflictError, and nothing of the transaction stays."""
     before = seed(mongo)
-    dm = mongo.make_datamanager(transactions=mode == 'transactions')
+    dm = mongo.make_datamanager(transactions=False)
     change_everything(dm, 1)
     mongo.client.admin.command(
         'configureFailPoint', 'failCommand', mode={'times': 1},
@@ -634,25 +633,29 @@ def test_write_conflict_error_from_a_bulk_write_is_a_conflict_error(
     assert snapshot(mongo.db) == before
 
 
-def test_write_conflict_at_commit_transaction_is_a_conflict_error(mongo):
-    before = seed(mongo)
+@pytest.mark.parametrize('command', ['insert', 'commitTransaction'])
+def test_a_write_conflict_in_a_server_transaction_is_sent_again(
+        mongo, command):
+    """Server-transaction mode: a WriteConflict (injected) on a commit's
+    write or on commitTransaction loses the server transaction; zmongo
+    starts a new one, sends the writes again and commits all of it."""
+    seed(mongo)
     dm = mongo.make_datamanager(transactions=True)
     change_everything(dm, 1)
     mongo.client.admin.command(
         'configureFailPoint', 'failCommand', mode={'times': 1},
-        data={'failCommands': ['commitTransaction'], 'errorCode': 112})
+        data={'failCommands': [command], 'errorCode': 112})
     try:
-        with pytest.raises(interfaces.ConflictError):
-            transaction.commit()
+        transaction.commit()
     finally:
         mongo.client.admin.command('configureFailPoint', 'failCommand',
                                    mode='off')
-    transaction.abort()
-    assert snapshot(mongo.db) == before
-    # The fail point refused the commit without ending the server
-    # transaction (a real WriteConflict ends it); nobody can abort it after
-    # a commit attempt, so it holds its documents until killed.
-    kill_orphans(mongo)
+    assert items(mongo.db) == {'a': 1, 'b': 1}
+    assert entries(mongo.db) == ['entry 1', 'seed']
+    if command == 'commitTransaction':
+        # The fail point refused the commit without ending the server
+        # transaction (a real WriteConflict ends it).
+        kill_orphans(mongo)
 
 
 @pytest.fixture
@@ -747,3 +750,28 @@ def test_unreached_undo_belongs_to_its_client_only(mongo, proxy, proxied):
         assert not UNREACHED_UNDO.waiting(proxied)
     finally:
         twin.close()
+
+
+@pytest.mark.parametrize('handler', [conflict.NoCheckConflictHandler,
+                                     conflict.SimpleSerialConflictHandler])
+@pytest.mark.parametrize('mode', MODES)
+def test_duplicate_key_on_a_replaced_object(mongo, unique_names, mode,
+                                            handler):
+    """A changed object whose new state takes a unique key another document
+    holds: a DuplicateKeyError naming the collection, key and value -- not
+    a conflict, not retried, in both modes."""
+    seed(mongo)
+    dm = mongo.make_datamanager(transactions=mode == 'transactions',
+                                conflict_handler_factory=handler)
+    tries = []
+    with pytest.raises(interfaces.DuplicateKeyError) as info:
+        for attempt in transaction.manager.attempts(3):
+            with attempt:
+                tries.append(1)
+                dm.root['b'].name = 'a'
+    assert tries == [1]
+    message = str(info.value)
+    assert '%s.items' % mongo.db_name in message
+    assert "'name': 'a'" in message
+    transaction.abort()
+    assert items(mongo.db) == {'a': 0, 'b': 0}

@@ -260,14 +260,39 @@ def test_eight_threads_incrementing_shared_counters(mongo, transactions):
     assert sorted(values) == [threads * increments // counters] * counters
 
 
-def test_transient_transaction_errors_are_retried(mongo):
-    """A server error labelled TransientTransactionError (injected with the
-    server's failCommand fail point) makes attempts() try again."""
-    dm = mongo.make_datamanager(transactions=True)
+def _fail_commits(mongo, times):
     mongo.client.admin.command(
-        'configureFailPoint', 'failCommand', mode={'times': 1},
+        'configureFailPoint', 'failCommand', mode={'times': times},
         data={'failCommands': ['commitTransaction'], 'errorCode': 112,
               'errorLabels': ['TransientTransactionError']})
+
+
+def test_a_lost_server_transaction_is_sent_again(mongo, caplog):
+    """A server error labelled TransientTransactionError at commit
+    (injected with the server's failCommand fail point): zmongo starts a
+    new server transaction, sends the log again and commits, logging it."""
+    dm = mongo.make_datamanager(transactions=True)
+    _fail_commits(mongo, 1)
+    tries = 0
+    try:
+        with caplog.at_level('INFO', logger='zmongo.datamanager'):
+            for attempt in transaction.manager.attempts(3):
+                with attempt:
+                    tries += 1
+                    dm.root['ada%d' % tries] = models.Person('Ada')
+    finally:
+        mongo.client.admin.command('configureFailPoint', 'failCommand',
+                                   mode='off')
+    assert tries == 1
+    assert people(mongo) == ['Ada']
+    assert 'the server transaction was lost' in caplog.text
+
+
+def test_transient_transaction_errors_are_retried(mongo):
+    """Lost more often than zmongo starts again (3 times): a retryable
+    ConflictError, and attempts() tries again."""
+    dm = mongo.make_datamanager(transactions=True)
+    _fail_commits(mongo, 4)
     tries = 0
     try:
         for attempt in transaction.manager.attempts(3):
@@ -293,6 +318,49 @@ def test_default_concerns_never_lose_an_acknowledged_commit(mongo):
         {'w': 'majority', 'j': True}
     first = mongo.commands.commands[0][2]
     assert first.get('startTransaction') is True
+
+
+def _with_uri_options(query, standalone=False):
+    """A MongoFixture whose client has ``query`` in its URI."""
+    uri = testing.get_test_uri(standalone=standalone)
+    return testing.MongoFixture(
+        uri + ('&' if '?' in uri else ('?' if uri.endswith('/') else '/?'))
+        + query)
+
+
+def test_the_uri_write_concern_is_used_as_given():
+    with _with_uri_options('w=1') as mongo:
+        assert mongo.client.write_concern.document == {'w': 1}
+        dm = mongo.make_datamanager(transactions=True)
+        assert dm.write_concern.document == {'w': 1}
+        dm.root['ada'] = models.Person('Ada')
+        mongo.commands.reset()
+        transaction.commit()
+        commands = {name: cmd for name, _, cmd in mongo.commands.commands}
+        assert commands['commitTransaction']['writeConcern'] == {'w': 1}
+
+
+def test_the_uri_write_concern_in_standalone_mode():
+    with _with_uri_options('w=1&journal=false', standalone=True) as mongo:
+        dm = mongo.make_datamanager(transactions=False)
+        dm.root['ada'] = models.Person('Ada')
+        mongo.commands.reset()
+        transaction.commit()
+        inserts = [cmd for name, _, cmd in mongo.commands.commands
+                   if name == 'insert']
+        assert inserts[0]['writeConcern'] == {'w': 1, 'j': False}
+
+
+def test_an_explicit_write_concern_wins_over_the_uri():
+    with _with_uri_options('w=1') as mongo:
+        dm = mongo.make_datamanager(
+            transactions=True, write_concern=WriteConcern(w='majority'))
+        dm.root['ada'] = models.Person('Ada')
+        mongo.commands.reset()
+        transaction.commit()
+        commands = {name: cmd for name, _, cmd in mongo.commands.commands}
+        assert commands['commitTransaction']['writeConcern'] == \
+            {'w': 'majority'}
 
 
 def test_snapshot_reads_by_default(mongo):

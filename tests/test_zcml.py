@@ -79,11 +79,19 @@ def test_every_attribute_reaches_the_data_managers():
         get_provider('')
 
 
+def test_journal_alone_means_majority():
+    load('uri="mongodb://127.0.0.1:9/" database="site" journal="false"')
+    options = get_provider().datamanager_options
+    assert options['write_concern'].document == {'w': 'majority', 'j': False}
+
+
 def test_defaults():
     load('uri="mongodb://127.0.0.1:9/" database="site"')
     options = get_provider().datamanager_options
     assert options['transactions'] == 'auto'
-    assert options['write_concern'].document == {'w': 'majority', 'j': True}
+    # No write concern of its own: the URI's if it names one, else the data
+    # manager's majority + journal.
+    assert 'write_concern' not in options
     assert 'conflict_handler_factory' not in options
     assert 'trusted_modules' not in options
 

@@ -1,11 +1,22 @@
 """Sending one collection's writes, and what the server's answer means.
 
 One ordered ``bulk_write`` per collection and flush.  Replacing writes
-filter on the serial the object was read with and upsert: when another
-transaction wrote the document first, the upsert collides with the existing
-``_id`` (a duplicate-key error at exactly that write), and when it deleted
-the document the write shows up as an upsert.  Either is a conflict,
-detected by the write itself, with no window between a check and the write.
+filter on the serial the object was read with, so a document another
+transaction wrote since does not match: the conflict is detected by the
+write itself, with no window between a check and the write.
+
+* **standalone mode**: replaces upsert; a document written by another
+  transaction makes the upsert collide with its ``_id`` (a duplicate-key
+  error at exactly that write), a deleted one shows up as an upsert.
+* **server-transaction mode**: a write error aborts the server transaction,
+  so replaces of serial handlers do not upsert (which also keeps them
+  routable on a sharded collection); a replace that matched nothing shows
+  in the matched count, and one query then tells which document moved on.
+  When the server transaction itself is lost (``WriteConflict``,
+  ``NoSuchTransaction`` after the server's transaction lifetime, an error
+  labelled ``TransientTransactionError``) nothing of the bulk was applied:
+  :class:`TransactionLost` tells the data manager to start a new server
+  transaction and send the log again.
 
 Every write the server accepted goes into the transaction's write log, in
 standalone mode with the write that undoes it.  Errors become zmongo's:
@@ -22,8 +33,49 @@ from zmongo import interfaces
 from zmongo import serialize
 
 WRITE_CONFLICT = 112
+NO_SUCH_TRANSACTION = 251
 DUPLICATE_KEY = (11000, 11001)
 TOO_LARGE = (10334, 17419, 17420)
+
+
+class TransactionLost(Exception):
+    """The server transaction is gone, with everything it wrote: the data
+    manager starts a new one and sends its write log again.  ``reason`` is
+    the server's error."""
+
+    def __init__(self, namespace, reason):
+        self.namespace = namespace
+        self.reason = reason
+        super().__init__('the server transaction was lost writing to %s.%s: '
+                         '%s' % (namespace + (reason,)))
+
+
+def lost_transaction(err):
+    """True if the server says (``err``) that the server transaction is
+    gone: aborted by a write conflict, expired, or cut by a transient
+    error.  A server that does not answer is not a lost transaction: that
+    error stays what it is (the transaction fails, and is retried if the
+    error is retryable)."""
+    if not isinstance(err, pymongo.errors.OperationFailure):
+        return False
+    if err.has_error_label('TransientTransactionError'):
+        return True
+    if isinstance(err, pymongo.errors.BulkWriteError):
+        first = (err.details.get('writeErrors') or [{}])[0]
+        return first.get('code') == WRITE_CONFLICT
+    return isinstance(err, pymongo.errors.OperationFailure) and \
+        err.code in (WRITE_CONFLICT, NO_SUCH_TRANSACTION)
+
+
+def same_document(collection, written, found):
+    """True if ``found`` (read back) is the document ``written``: compared
+    as the server stores them (BSON), so a tuple written reads back as the
+    list it became."""
+    if found is None:
+        return False
+    options = collection.codec_options
+    return bson.decode(bson.encode(written, codec_options=options),
+                       codec_options=options) == found
 
 
 class BulkWriter:
@@ -72,9 +124,21 @@ class BulkWriter:
         return UpdateOne({_names.ID: obj._p_oid.id}, {'$setOnInsert': body},
                          upsert=True)
 
-    def _log_writes(self, namespace, ops, undo):
-        for op, (dbref, undo_op) in zip(ops, undo):
-            self._log.append(namespace, dbref, op, undo_op or None)
+    def _log_writes(self, namespace, ops, undo, skipped=(), writes=None,
+                    first_replace=0):
+        """Log the writes sent, each with the document it wrote (a replace
+        that matched nothing, ``skipped``, wrote nothing)."""
+        written = {}
+        if writes is not None:
+            first_insert = first_replace - len(writes.inserts)
+            for i, (_, doc) in enumerate(writes.inserts):
+                written[first_insert + i] = doc
+            for i, (_, _, doc) in enumerate(writes.replaces):
+                written[first_replace + i] = doc
+        for i, (op, (dbref, undo_op)) in enumerate(zip(ops, undo)):
+            if i not in skipped:
+                self._log.append(namespace, dbref, op, undo_op or None,
+                                 written.get(i))
 
     # -- writing ---------------------------------------------------------------
 
@@ -82,7 +146,11 @@ class BulkWriter:
         """Send ``writes`` (a ``CollectionWrites``); returns ``(conflicts,
         unapplied)``: the replaces that met another transaction's write as
         ``(obj, current document or None, new document)``, and the objects
-        whose replaces were not sent because an earlier one failed."""
+        whose replaces were not sent because an earlier one failed.
+
+        Raises :class:`TransactionLost` (server-transaction mode) when the
+        server transaction is gone; nothing is recorded then.
+        """
         standalone = self._standalone
         ops = []
         undo = []   # (dbref or None, the write that reverses it)
@@ -97,46 +165,67 @@ class BulkWriter:
             undo.append((obj._p_oid, standalone and
                          self._undo_insert(obj, doc)))
         first_replace = len(ops)
+        # See the module docstring: in a server transaction a serial
+        # handler's replace must not fail on a unique index.
+        upsert = standalone or not self._handler.detects_conflicts
         for obj, filter_, doc in writes.replaces:
-            ops.append(ReplaceOne(filter_, doc, upsert=True))
+            ops.append(ReplaceOne(filter_, doc, upsert=upsert))
             undo.append((obj._p_oid, standalone and
                          self._undo_replace(obj, doc)))
         namespace = (db_name, coll_name)
         coll = self._collection(db_name, coll_name)
-        applied, error, upserted = len(ops), None, {}
+        applied, error, upserted, matched = len(ops), None, {}, None
         try:
             result = coll.bulk_write(ops, ordered=True, session=session)
             upserted = result.upserted_ids or {}
             deleted = result.deleted_count
-        except pymongo.errors.BulkWriteError as err:
+            matched = result.matched_count
+        except pymongo.errors.PyMongoError as err:
+            if not standalone and lost_transaction(err):
+                # Nothing of it was applied: nothing to log or record.
+                raise TransactionLost(namespace, str(err)[:300]) from err
+            if not isinstance(err, pymongo.errors.BulkWriteError):
+                if lost_transaction(err):
+                    raise interfaces.ConflictError(
+                        'write conflict in %s.%s (another transaction wrote '
+                        'the same documents): %s' % (
+                            db_name, coll_name, err)) from err
+                raise
             error = err
             details = err.details
             applied = (details.get('writeErrors') or [{}])[0].get('index', 0)
             upserted = {u['index']: u['_id']
                         for u in details.get('upserted') or ()}
             deleted = details.get('nRemoved', 0)
-        except pymongo.errors.OperationFailure as err:
-            if err.code == WRITE_CONFLICT or \
-                    err.has_error_label('TransientTransactionError'):
-                raise interfaces.ConflictError(
-                    'write conflict in %s.%s (another transaction wrote the '
-                    'same documents)' % (db_name, coll_name)) from err
-            raise
         except (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument,
                 bson.errors.InvalidStringData, UnicodeEncodeError) as err:
             # pymongo refused a document while encoding it, possibly after
             # earlier batches of this bulk were sent: undo all of it.
             self._log_writes(namespace, ops, undo)
             raise unencodable(writes, err) from err
+        handler = self._handler
+        conflicts = []
+        skipped = set()     # indexes of writes that changed nothing
+        if matched is not None and not upsert and writes.replaces and (
+                writes.raw or matched < len(writes.replaces)):
+            # Some replace found its document moved on (or gone): one query
+            # tells which.
+            cur = self._current_docs(
+                db_name, coll_name,
+                [o._p_oid.id for o, _, _ in writes.replaces], session)
+            for i, (obj, _, doc) in enumerate(writes.replaces):
+                found = cur.get(obj._p_oid.id)
+                if not same_document(coll, doc, found):
+                    conflicts.append((obj, found, doc))
+                    skipped.add(first_replace + i)
         for i in upserted:
             if i >= first_replace and standalone:
                 # Deleted meanwhile, so the upsert created it: undone by
                 # deleting exactly what was written.
                 obj, _, doc = writes.replaces[i - first_replace]
                 undo[i] = (undo[i][0], self._undo_insert(obj, doc))
-        self._log_writes(namespace, ops[:applied], undo[:applied])
-        handler = self._handler
-        conflicts = []
+        self._log_writes(namespace, ops[:applied], undo[:applied], skipped,
+                         writes, first_replace)
         for i in sorted(upserted):
             if i >= first_replace and handler.detects_conflicts:
                 obj, _, doc = writes.replaces[i - first_replace]
@@ -147,7 +236,8 @@ class BulkWriter:
         if error is not None:
             first = error.details['writeErrors'][0]
             conflict = None
-            if applied >= first_replace and handler.detects_conflicts and \
+            if standalone and applied >= first_replace and \
+                    handler.detects_conflicts and \
                     first.get('code') in DUPLICATE_KEY:
                 conflict = self._stale_serial(
                     db_name, coll_name,

@@ -19,6 +19,12 @@ SESSION_METHODS = frozenset({
     'insert_one', 'insert_many', 'replace_one', 'update_one', 'update_many',
     'delete_one', 'delete_many', 'bulk_write', 'watch',
 })
+#: The session methods that write.
+WRITE_METHODS = frozenset({
+    'find_one_and_delete', 'find_one_and_replace', 'find_one_and_update',
+    'insert_one', 'insert_many', 'replace_one', 'update_one', 'update_many',
+    'delete_one', 'delete_many', 'bulk_write',
+})
 #: Methods whose first argument (or ``filter``) is a query filter.
 SPEC_METHODS = frozenset({
     'find', 'find_one', 'find_raw_batches', 'count_documents',
@@ -55,7 +61,8 @@ class _SessionCall:
             elif self._name in ('find', 'find_one', 'find_raw_batches'):
                 args = (process_spec(collection, None),)
         if kwargs.get('session') is None:
-            kwargs['session'] = jar.op_session()
+            kwargs['session'] = jar.op_session(
+                writing=self._name in WRITE_METHODS)
         return self._method(*args, **kwargs)
 
 

@@ -6,7 +6,9 @@ never written), and, in standalone mode, undoing a write (the document as
 it was before).  In server-transaction mode the server undoes an abort and
 the serial lives on the object, so only a digest of each document read is
 kept: holding every document beside the object built from it would double
-the memory a load takes.
+the memory a load takes -- unless the conflict handler checks serials: its
+``ConflictError`` carries the document as read, and
+``_p_resolveConflict(orig, cur, new)`` needs it.
 
 A record lives as long as the object it belongs to: the data manager
 forgets the records of collected objects (see ``_identitymap``), and all of
@@ -81,6 +83,18 @@ class DocumentStates:
         skip = (_names.ID, self._handler.field_name)
         data = bson.encode({k: v for k, v in doc.items() if k not in skip})
         return hashlib.blake2b(data, digest_size=16).digest()
+
+    def read_as(self, dbref, doc):
+        """Whether ``doc`` (found now) is the document this transaction
+        read for ``dbref``: True, False, or None if nothing was kept.  The
+        serial counts where documents carry one."""
+        original = self._original.get(dbref)
+        if original is not None:
+            return original == doc
+        digest = self._digests.get(dbref)
+        if digest is None:
+            return None
+        return doc is not None and digest == self._digest(doc)
 
     def unchanged(self, obj, doc):
         """True if ``doc``, the state of ``obj`` to write, is what was

@@ -60,28 +60,47 @@ class ServerTransaction:
         self._read_preference = read_preference
         self._timeout = timeout
         self._session = None
+        # Whether the running server transaction was sent a write: one
+        # that only read ends with abortTransaction, not commitTransaction
+        # (SPEC.md, "Cost contract").
+        self._wrote = False
 
     @property
     def in_transaction(self):
         return self._session is not None and self._session.in_transaction
 
-    def session(self, transactional):
+    def session(self, transactional, writing=False):
         """The session, with a server transaction started if
-        ``transactional`` and none is running."""
+        ``transactional`` and none is running; ``writing`` says the caller
+        is about to write in it."""
         if self._session is None:
             self._session = self._client.start_session(
                 causal_consistency=True)
         if transactional and not self._session.in_transaction:
+            self._wrote = False
             self._session.start_transaction(
                 read_concern=self._read_concern or ReadConcern('snapshot'),
                 write_concern=self._write_concern,
                 read_preference=self._read_preference,
                 max_commit_time_ms=(int(self._timeout * 1000)
                                     if self._timeout else None))
+        if writing:
+            self._wrote = True
         return self._session
 
+    @property
+    def wrote(self):
+        """True if the running server transaction was sent a write."""
+        return self.in_transaction and self._wrote
+
     def commit(self):
+        """Commit the server transaction if it wrote; one that only read
+        has nothing to make durable, so it is aborted (which frees its
+        snapshot on the server at once) instead."""
         if not self.in_transaction:
+            return
+        if not self._wrote:
+            self.abort()
             return
         if self._timeout:
             # Clients with timeoutMS derive maxTimeMS from the time left;

@@ -150,6 +150,10 @@ class CollectionWrites:
     def __bool__(self):
         return bool(self.deletes or self.inserts or self.replaces or self.raw)
 
+    def objects(self):
+        """The objects these writes store or delete."""
+        return [w[0] for w in self.deletes + self.inserts + self.replaces]
+
 
 def plan_writes(work, writer, states, handler):
     """Serialize every pending object into per-collection writes; returns

@@ -10,17 +10,21 @@ since).  The log serves two kinds of rollback:
   the entries after the point rolled back to, newest first;
 * **server-transaction mode**: MongoDB has no partial rollback, so a
   savepoint rollback aborts the server transaction, starts a new one and
-  sends the entries up to the savepoint again (:meth:`WriteLog.replay`).
+  sends the entries up to the savepoint again (:meth:`WriteLog.replay`);
+  so does a server transaction the server lost (a write conflict, its
+  transaction lifetime, a transient error).  Each replace and delete is
+  sent as it was first sent, filtered on the serial it expected.
 
 A savepoint is a position in the log (:meth:`WriteLog.mark`).
 """
 import collections
 
 LogEntry = collections.namedtuple(
-    'LogEntry', ['namespace', 'dbref', 'op', 'undo'])
+    'LogEntry', ['namespace', 'dbref', 'op', 'undo', 'doc'])
 LogEntry.__doc__ = """One write sent: ``namespace`` is ``(database,
 collection)``, ``dbref`` the document's (None for raw writes), ``op`` the
-pymongo write as sent, ``undo`` the write that reverses it (or None)."""
+pymongo write as sent, ``undo`` the write that reverses it (or None),
+``doc`` the document it wrote (None for deletes and raw writes)."""
 
 
 class WriteLog:
@@ -34,8 +38,22 @@ class WriteLog:
     def __bool__(self):
         return bool(self._entries)
 
-    def append(self, namespace, dbref, op, undo):
-        self._entries.append(LogEntry(namespace, dbref, op, undo))
+    def append(self, namespace, dbref, op, undo, doc=None):
+        self._entries.append(LogEntry(namespace, dbref, op, undo, doc))
+
+    def written(self):
+        """``{dbref: last document written (None: deleted)}`` for every
+        document a logged write of an object touched."""
+        found = {}
+        for entry in self._entries:
+            if entry.dbref is not None:
+                found[entry.dbref] = entry.doc
+        return found
+
+    def drop(self, dbref):
+        """Forget the writes of ``dbref`` (its object is written anew: a
+        merge after a conflict found when sending the log again)."""
+        self._entries = [e for e in self._entries if e.dbref != dbref]
 
     def mark(self):
         """The current position (what a savepoint remembers)."""

@@ -56,8 +56,10 @@ from zmongo import _safety
 from zmongo import conflict
 from zmongo import interfaces
 from zmongo import serialize
-from zmongo._bulk import WRITE_CONFLICT
 from zmongo._bulk import BulkWriter
+from zmongo._bulk import TransactionLost
+from zmongo._bulk import bulk_error
+from zmongo._bulk import lost_transaction
 from zmongo._collection import CollectionWrapper
 from zmongo._collection import process_spec  # noqa: F401  (compatibility)
 from zmongo._documents import DocumentStates
@@ -77,6 +79,10 @@ __all__ = ['MongoDataManager', 'Root', 'CollectionWrapper']
 
 LOG = logging.getLogger(__name__)
 
+#: How often one flush or commit starts a lost server transaction again
+#: before it gives up with a (retryable) ConflictError.
+MAX_RESTARTS = 3
+
 
 def _usable_id(oid):
     """Arrays and regexes cannot be ``_id``s; the identity map needs ids
@@ -90,6 +96,16 @@ def _usable_id(oid):
     return True
 
 
+def _chosen_write_concern(client):
+    """The write concern the client was given (in its URI or options), as
+    given; if it was given none, majority + journal, so an acknowledged
+    commit survives the loss of any minority of the members."""
+    concern = getattr(client, 'write_concern', None)
+    if concern is not None and not concern.is_server_default:
+        return concern
+    return WriteConcern('majority', j=True)
+
+
 #: Where a container put an item (``zmongo.container.MongoContained``):
 #: volatile, so a ghost loses it, but it is not the document's to restore.
 _LOCATION_ATTRIBUTES = ('_v_name', '_v_parent')
@@ -101,7 +117,9 @@ class MongoDataManager:
     """Stores persistent objects in MongoDB at transaction boundaries.
 
     ``conn`` is a ``pymongo.MongoClient``.  Options beyond mongopersist's:
-    ``transactions`` ('auto', True or False), ``write_concern``,
+    ``transactions`` ('auto', True or False), ``write_concern`` (default:
+    the client's, when its URI or options set one, else majority with
+    journal),
     ``read_concern``, ``read_preference``, ``transaction_timeout`` (seconds
     a commit may take), ``transaction_manager``, ``serializers`` (instead of
     :data:`zmongo.serialize.SERIALIZERS`), ``factories`` (extra factories
@@ -139,7 +157,7 @@ class MongoDataManager:
         #: Module prefixes this data manager trusts (read by its reader).
         self.trusted_modules = _safety.prefixes(trusted_modules)
         self._transactions = None if transactions == 'auto' else transactions
-        self.write_concern = write_concern or WriteConcern('majority', j=True)
+        self.write_concern = write_concern or _chosen_write_concern(conn)
         self.read_concern = read_concern
         self.read_preference = read_preference
         self.transaction_timeout = transaction_timeout
@@ -158,8 +176,13 @@ class MongoDataManager:
         self._identity = IdentityMap()
         # Where containers had put the objects that became ghosts.
         self._locations = {}
+        # Whole documents are kept where undo writes need them (standalone)
+        # and where a serial handler needs the document as read (for the
+        # evidence of its ConflictError, and to merge).
         self._states = DocumentStates(
-            self.conflict_handler, lambda: not self.uses_transactions)
+            self.conflict_handler,
+            lambda: not self.uses_transactions or
+            self.conflict_handler.detects_conflicts)
         self._clear_transaction_state()
 
     def _clear_transaction_state(self):
@@ -324,13 +347,15 @@ class MongoDataManager:
             self._transactions = server_supports_transactions(self._conn)
         return self._transactions
 
-    def op_session(self):
+    def op_session(self, writing=False):
         """The session every operation of this data manager runs in; opens
-        the server transaction on first use."""
+        the server transaction on first use.  Callers that write say so
+        (``writing``): a server transaction that only read is not
+        committed."""
         if UNREACHED_UNDO:
             UNREACHED_UNDO.send(self._conn, self.raw_collection)
         self._join()
-        return self._server.session(self.uses_transactions)
+        return self._server.session(self.uses_transactions, writing)
 
     @property
     def in_server_transaction(self):
@@ -580,22 +605,44 @@ class MongoDataManager:
     def _flush(self):
         plan, processed = plan_writes(self._work, self._writer, self._states,
                                       self.conflict_handler)
-        session = self.op_session()
+        pending = [(namespace, writes) for namespace, writes in plan.items()
+                   if writes]
+        session = self.op_session(writing=bool(pending))
         if not self.uses_transactions:
             self._fetch_missing_originals(plan, session)
-        writer = BulkWriter(self.raw_collection, self.conflict_handler,
-                            self._states, self._log,
-                            standalone=not self.uses_transactions)
-        for (db_name, coll_name), writes in plan.items():
-            if writes:
+        writer = self._bulk_writer()
+        restarts = 0
+        while pending:
+            (db_name, coll_name), writes = pending[0]
+            if not writes:
+                # Its one write became a merge (written below).
+                pending.pop(0)
+                continue
+            try:
                 conflicts, unapplied = writer.execute(
                     db_name, coll_name, writes, session)
-                self._settle_conflicts(conflicts, unapplied)
+            except TransactionLost as lost:
+                # What this flush sent before is in the log, and is sent
+                # again; this collection's writes are sent anew.
+                restarts += 1
+                session = self._restart(lost.reason, restarts, pending,
+                                        lost.__cause__)
+                continue
+            pending.pop(0)
+            self._settle_conflicts(conflicts, unapplied)
         for obj in processed:
             if obj._p_changed:
                 obj._p_changed = False
+        if self._work.registered:
+            # Merged by the handler while the log was sent again.
+            self._flush()
         self._work.query_neutral.clear()
         self._work.dirty_for_queries = self._work.has_pending()
+
+    def _bulk_writer(self):
+        return BulkWriter(self.raw_collection, self.conflict_handler,
+                          self._states, self._log,
+                          standalone=not self.uses_transactions)
 
     def _fetch_missing_originals(self, plan, session):
         """Standalone mode undoes writes from the original documents; read
@@ -623,7 +670,7 @@ class MongoDataManager:
         registered = self._work.registered
         for obj, cur_doc, new_doc in conflicts:
             orig_doc = self._states.original(obj._p_oid)
-            if cur_doc is not None and not self.uses_transactions and \
+            if cur_doc is not None and \
                     handler.resolve(obj, orig_doc, cur_doc, new_doc):
                 registered[id(obj)] = obj
                 self._states.set_latest(obj._p_oid, cur_doc)
@@ -732,7 +779,7 @@ class MongoDataManager:
                 if self._server.in_transaction:
                     self._server.abort()
                     if self._log:
-                        self._replay_log()
+                        self._restart('savepoint rollback', 0)
             else:
                 self._undo_writes(state.mark, queue_unreached=False)
         except BaseException as err:
@@ -749,27 +796,122 @@ class MongoDataManager:
                     if obj is not None]
         self._invalidate(changed + removed, 'rollback')
 
-    def _replay_log(self):
-        """Send the write log again, in a new server transaction."""
-        session = self.op_session()
+    def _replay_log(self, pending=()):
+        """Send the write log again, in a new server transaction.
+
+        First one query per collection reads what the transaction read or
+        wrote as the new snapshot holds it: a document read (and not
+        written) that changed means the transaction would see a torn
+        snapshot, a retryable ``ConflictError``; a document written (or
+        about to be: ``pending`` are the running flush's ``[(namespace,
+        CollectionWrites)]``) whose serial moved on is the handler's to
+        decide (NoCheck writes anyway, Serial raises ``ConflictError``,
+        Resolving merges and the merge is written by the flush).  Read and
+        write are one snapshot: a commit in between makes the write fail
+        with a write conflict, and the whole is done again.  Then every
+        logged write is sent as it was first sent, filtered on its expected
+        serial.
+        """
+        session = self.op_session(writing=True)
+        self._check_snapshot(session, pending)
         for (db_name, coll_name), ops in self._log.replay():
             coll = self.raw_collection(db_name, coll_name)
             try:
                 coll.bulk_write(ops, ordered=True, session=session)
-            except pymongo.errors.BulkWriteError as err:
-                first = (err.details.get('writeErrors') or [{}])[0]
-                raise interfaces.ConflictError(
-                    'cannot roll back to the savepoint: writing %s.%s again '
-                    'in a new server transaction failed (%s); another '
-                    'transaction wrote the same documents' % (
-                        db_name, coll_name, first.get('errmsg'))) from err
-            except pymongo.errors.OperationFailure as err:
-                if err.code == WRITE_CONFLICT or \
-                        err.has_error_label('TransientTransactionError'):
-                    raise interfaces.ConflictError(
-                        'cannot roll back to the savepoint: write conflict '
-                        'in %s.%s' % (db_name, coll_name)) from err
+            except pymongo.errors.PyMongoError as err:
+                if lost_transaction(err):
+                    raise TransactionLost((db_name, coll_name),
+                                          str(err)[:300]) from err
+                if isinstance(err, pymongo.errors.BulkWriteError):
+                    raise bulk_error(db_name, coll_name, err) from err
                 raise
+        return session
+
+    def _check_snapshot(self, session, pending=()):
+        handler = self.conflict_handler
+        written = self._log.written()
+        replaced = {}
+        for _, writes in pending:
+            for obj, _, doc in writes.replaces:
+                replaced[obj._p_oid] = (writes, doc)
+        writing = set(replaced)
+        writing.update(obj._p_oid for _, writes in pending
+                       for obj in writes.objects())
+        writing.update(obj._p_oid for obj in self._work.registered.values())
+        by_collection = {}
+
+        def check(dbref):
+            by_collection.setdefault(
+                (dbref.database, dbref.collection), []).append(dbref)
+
+        for dbref, obj in self._identity.items():
+            if dbref not in written and dbref not in writing and \
+                    obj._p_changed is not None:
+                check(dbref)
+        if handler.detects_conflicts:
+            for dbref in set(written) | set(replaced):
+                if self._states.has_original(dbref) and \
+                        written.get(dbref, True) is not None:
+                    check(dbref)
+        for (db_name, coll_name), dbrefs in by_collection.items():
+            coll = self.raw_collection(db_name, coll_name)
+            found = {doc[_names.ID]: doc for doc in coll.find(
+                {_names.ID: {'$in': [d.id for d in dbrefs]}},
+                session=session)}
+            for dbref in dbrefs:
+                cur = found.get(dbref.id)
+                if self._states.read_as(dbref, cur) is not False:
+                    continue
+                obj = self._identity.get(dbref)
+                orig = self._states.original(dbref)
+                if dbref not in written and dbref not in replaced:
+                    raise interfaces.ConflictError(
+                        '%r changed in %s.%s since this transaction read it, '
+                        'and the server transaction had to be started again '
+                        '(it would see a torn snapshot); retry the '
+                        'transaction' % (obj, db_name, coll_name),
+                        obj, orig, cur, None)
+                writes, new = replaced.get(dbref, (None, written.get(dbref)))
+                if cur is not None and handler.resolve(obj, orig, cur, new):
+                    # The merge is written by the flush, on cur's serial.
+                    self._log.drop(dbref)
+                    if writes is not None:
+                        writes.replaces[:] = [
+                            r for r in writes.replaces if r[0] is not obj]
+                    self._states.set_latest(dbref, cur)
+                    self._work.registered[id(obj)] = obj
+                    continue
+                raise handler.conflict_error_factory(obj, orig, cur, new)
+
+    def _restart(self, reason, restarts, pending=(), cause=None):
+        """The server transaction was lost (``reason``, the server's
+        ``cause``): start a new one and send the log again (at most
+        ``MAX_RESTARTS`` times in a flush or commit)."""
+        if restarts > MAX_RESTARTS:
+            raise interfaces.ConflictError(
+                'the server transaction was lost %d times in a row, the '
+                'last time because of: %s; retry the transaction' % (
+                    restarts, reason)) from cause
+        LOG.info('the server transaction was lost (%s); starting a new one '
+                 'and sending the %d writes of this transaction again '
+                 '(%d of at most %d)', reason, len(self._log), restarts,
+                 MAX_RESTARTS)
+        self._server.abort()
+        while True:
+            try:
+                return self._replay_log(pending)
+            except TransactionLost as lost:
+                restarts += 1
+                if restarts > MAX_RESTARTS:
+                    raise interfaces.ConflictError(
+                        'the server transaction was lost %d times in a row, '
+                        'the last time because of: %s; retry the '
+                        'transaction' % (restarts, lost.reason)) \
+                        from lost.__cause__
+                LOG.info('the server transaction was lost again (%s); '
+                         'starting a new one (%d of at most %d)',
+                         lost.reason, restarts, MAX_RESTARTS)
+                self._server.abort()
 
     # -- transaction.interfaces.IDataManager ---------------------------------
 
@@ -797,13 +939,27 @@ class MongoDataManager:
 
     def tpc_vote(self, transaction):
         self.flush()
-        try:
-            self._server.commit()
-        except pymongo.errors.OperationFailure as err:
-            if err.code == WRITE_CONFLICT:
-                raise interfaces.ConflictError(
-                    'write conflict at commit: %s' % err) from err
-            raise
+        restarts = 0
+        while True:
+            try:
+                self._server.commit()
+                return
+            except pymongo.errors.OperationFailure as err:
+                if err.has_error_label('UnknownTransactionCommitResult') or \
+                        not lost_transaction(err):
+                    raise
+                # Lost before it committed (expired, aborted by a
+                # conflict): send the log again in a new one.
+                restarts += 1
+                try:
+                    self._restart(str(err)[:300], restarts, cause=err)
+                    if self._work.has_pending():
+                        # Merges the handler made while the log was sent
+                        # again.
+                        self._flush()
+                except BaseException as failed:
+                    self._work.failure = failed
+                    raise
 
     def tpc_finish(self, transaction):
         # Everything is durable since tpc_vote; only forget.  Removed

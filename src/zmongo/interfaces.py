@@ -68,9 +68,12 @@ class ConflictError(transaction.interfaces.TransientError):
         The ``_py_serial`` of those three documents (``None`` where the
         document is ``None`` or has no serial).
 
-    When the server reported the conflict (server-transaction mode) only
-    ``message`` is known: the other attributes are ``None``.  ``str()``
-    names the object's oid and class and the three serials.
+    In server-transaction mode a conflict the server reports loses the
+    server transaction; the data manager starts a new one, sends its writes
+    again and lets the handler decide with the same evidence.  Only when
+    that fails three times in a row is the error the server's alone (just
+    ``message``).  ``str()`` names the object's oid and class and the three
+    serials.
     """
 
     def __init__(self, message=None, object=None,

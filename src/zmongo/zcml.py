@@ -72,11 +72,13 @@ class IProviderDirective(zope.interface.Interface):
         values=tuple(TRANSACTION_MODES), required=False, default='auto')
 
     write_concern = zope.schema.TextLine(
-        title='Write concern w', description="'majority' or a number.",
-        required=False, default='majority')
+        title='Write concern w',
+        description="'majority' or a number; without it (and without "
+                    "journal) the URI's write concern, else majority.",
+        required=False)
 
     journal = zope.configuration.fields.Bool(
-        title='Journaled writes', required=False, default=True)
+        title='Journaled writes', required=False)
 
     read_concern = zope.schema.Choice(
         title='Read concern level', values=READ_CONCERNS, required=False)
@@ -129,6 +131,13 @@ def _check_database_name(attribute, name):
 
 
 def _write_concern(w, journal):
+    """The write concern the attributes ask for, or None if they ask for
+    none (then the URI's, if it names one, else majority + journal: see
+    ``MongoDataManager``)."""
+    if w is None and journal is None:
+        return None
+    if journal is None:
+        journal = True
     if w is None:
         w = 'majority'
     if w != 'majority':
@@ -143,7 +152,7 @@ def _write_concern(w, journal):
 
 def provider(_context, uri, database, name='', root_database=None,
              conflict_handler=None, transactions='auto',
-             write_concern='majority', journal=True, read_concern=None,
+             write_concern=None, journal=None, read_concern=None,
              read_preference=None, transaction_timeout=None, timeout=None,
              trusted_modules=None):
     """Handle ``<mongo:provider>`` (attributes: :class:`IProviderDirective`).
@@ -169,8 +178,10 @@ def provider(_context, uri, database, name='', root_database=None,
     options = {
         'default_database': database,
         'transactions': TRANSACTION_MODES[transactions],
-        'write_concern': _write_concern(write_concern, journal),
     }
+    concern = _write_concern(write_concern, journal)
+    if concern is not None:
+        options['write_concern'] = concern
     if root_database:
         options['root_database'] = root_database
     if conflict_handler is not None:
