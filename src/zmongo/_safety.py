@@ -50,6 +50,14 @@ from zmongo import interfaces
 #: exhausting the stack.
 MAX_DEPTH = 100
 
+#: How many distinct keys of one hash value a dict or set built from a
+#: document's values may hold.  Keys of equal hash are compared with each
+#: other on every insertion, so n of them cost n**2 / 2 comparisons; for
+#: tuples of ints, complex numbers or Fractions equal hashes are easy to
+#: compute (a 16 MB document holds 400,000 such keys: hours of CPU holding
+#: the GIL).  Real data has at most a few (-1 and -2 hash alike).
+MAX_SAME_HASH = 8
+
 
 def _name(obj):
     try:
@@ -333,6 +341,50 @@ _ARGUMENTS = {
 SAFE_STDLIB_CLASSES = frozenset(_ARGUMENTS)
 
 
+def check_hashes(keys, what):
+    """Refuse ``keys`` (about to become a dict's keys or a set's elements)
+    if more than :data:`MAX_SAME_HASH` distinct ones share a hash value:
+    building the dict would take quadratic time.  Counting costs at most
+    ``MAX_SAME_HASH`` comparisons per key; unhashable keys are left for
+    the build to refuse."""
+    seen = {}
+    for key in keys:
+        try:
+            value = hash(key)
+        except TypeError:
+            continue
+        same = seen.get(value)
+        if same is None:
+            seen[value] = [key]
+            continue
+        if any(other is key or other == key for other in same):
+            continue
+        same.append(key)
+        if len(same) > MAX_SAME_HASH:
+            raise interfaces.UnsafeDocumentError(
+                '%s: more than %d distinct keys share the hash value %d '
+                '(%s, ...); refusing to build it, as inserting such keys '
+                'takes time quadratic in their number (a document made to '
+                'stall its readers).  No value zmongo writes needs this; '
+                'zmongo._safety.MAX_SAME_HASH is the bound'
+                % (what, MAX_SAME_HASH, value,
+                   ', '.join(_short(key) for key in same[:3])))
+
+
+def _keys_of_pairs(items):
+    for item in items:
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            yield item[0]
+
+
+#: Standard-library types that hash what a document gives them: their
+#: keys (elements, or first items of pairs) are checked by check_hashes.
+_HASHING = {
+    builtins.set: iter, builtins.frozenset: iter, collections.Counter: iter,
+    builtins.dict: _keys_of_pairs, collections.OrderedDict: _keys_of_pairs,
+}
+
+
 def check_arguments(cls, args, what=None):
     """Refuse arguments of a standard-library value type that zmongo would
     not write: they could make the call allocate or compute without bound,
@@ -348,6 +400,9 @@ def check_arguments(cls, args, what=None):
             '%s takes %s from a document, not %s; refusing to call it '
             '(the arguments could make it allocate, compute or import '
             'without bound)' % (what or _name(cls), shape, _short(args)))
+    keys = _HASHING.get(cls)
+    if keys is not None and args and isinstance(args[0], (list, tuple)):
+        check_hashes(keys(args[0]), 'the keys of %s' % (what or _name(cls)))
 
 
 def _reconstruct(cls, base, state):

@@ -1018,18 +1018,7 @@ class ObjectReader:
     def _dict_value(self, state, obj, _persistent=True):
         """A stored sub-document (plain or ``dict_data`` form) as a dict."""
         if len(state) == 1 and type(state.get(_names.DICT_DATA)) is list:
-            data = {}
-            try:
-                for index, pair in enumerate(state[_names.DICT_DATA]):
-                    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                        raise interfaces.DocumentLoadError(
-                            'malformed %s entry %s: expected [key, value]'
-                            % (_names.DICT_DATA, _describe(pair)))
-                    data[self._key(pair[0], obj)] = \
-                        self.get_object(pair[1], obj, _persistent)
-            except _LOAD_ERRORS as err:
-                raise _in_field(_in_field(err, index), _names.DICT_DATA)
-            return data
+            return self._dict_data(state[_names.DICT_DATA], obj, _persistent)
         # Most values are their own Python value: no call for those.
         as_is = _READ_AS_IS
         get_object = self.get_object
@@ -1040,6 +1029,40 @@ class ObjectReader:
                     else get_object(value, obj, _persistent)
         except _LOAD_ERRORS as err:
             raise _in_field(err, name)
+        return data
+
+    def _dict_data(self, pairs, obj, _persistent):
+        """``dict_data``'s ``[[key, value], ...]`` as a dict.  The keys are
+        read first and checked (:func:`zmongo._safety.check_hashes`)
+        before any is inserted: keys of colliding hashes would make the
+        insertions quadratic."""
+        keys = []
+        try:
+            for index, pair in enumerate(pairs):
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise interfaces.DocumentLoadError(
+                        'malformed %s entry %s: expected [key, value]'
+                        % (_names.DICT_DATA, _describe(pair)))
+                key = self._key(pair[0], obj)
+                try:
+                    hash(key)
+                except TypeError as err:
+                    raise interfaces.DocumentLoadError(
+                        'the key %s cannot be a dict key: %s'
+                        % (_describe(key), err)) from None
+                keys.append(key)
+        except _LOAD_ERRORS as err:
+            raise _in_field(_in_field(err, index), _names.DICT_DATA)
+        try:
+            _safety.check_hashes(keys, 'the keys of this dict')
+        except _LOAD_ERRORS as err:
+            raise _in_field(err, _names.DICT_DATA)
+        data = {}
+        try:
+            for index, (key, pair) in enumerate(zip(keys, pairs)):
+                data[key] = self.get_object(pair[1], obj, _persistent)
+        except _LOAD_ERRORS as err:
+            raise _in_field(_in_field(err, index), _names.DICT_DATA)
         return data
 
     def _key(self, state, obj):
