@@ -177,7 +177,10 @@ class Registry:
 
 #: zmongo's own modules with persistent classes (containers, the
 #: persistent dict and list): a document may name them before the
-#: application imported them, as any of its own roots would.
+#: application imported them, as any of its own roots would.  Importing
+#: is all they allow: the plain classes defined there (``ObjectReader``,
+#: ``ObjectWriter``...) are not trusted, so a document cannot have one made
+#: with a ``__dict__`` of its choosing.
 OWN_MODULES = frozenset({'zmongo.container', 'zmongo.serialize'})
 
 #: The application's registry (``zmongo.serialize.trust_modules`` & co.).
@@ -429,7 +432,22 @@ def _member(cls, value):
     if issubclass(cls, enum.Flag) and isinstance(value, int) and \
             getattr(cls._missing_, '__func__', None) is \
             enum.Flag._missing_.__func__:
-        return cls(value)       # a combination of flags: the stdlib's code
+        # A combination of flags: the stdlib's code, which caches each new
+        # combination in the class for the life of the process.  Only
+        # combinations of the class's own flags, so that cache stays as
+        # small as the class (2 ** flags); other bits (an IntFlag such as
+        # re.RegexFlag keeps any) would let documents grow it without end.
+        mask = 0
+        for member in cls.__members__.values():
+            if isinstance(member._value_, int):
+                mask |= member._value_
+        if value < 0 or value & ~mask:
+            raise interfaces.UnsafeDocumentError(
+                '%r is not a combination of the flags of %s (bits outside '
+                '%#x); refusing to make it, as each new value would be '
+                'kept by the enum module for the life of the process'
+                % (value, _name(cls), mask))
+        return cls(value)
     raise interfaces.DocumentLoadError(
         '%r is not a value of %s' % (value, _name(cls)))
 
@@ -446,7 +464,7 @@ class Policy:
 
     def __init__(self, trusted_modules=(), factories=None,
                  registry=REGISTRY):
-        self._own_prefixes = prefixes(trusted_modules) | OWN_MODULES
+        self._own_prefixes = prefixes(trusted_modules)
         self._own_factories = factories
         self._registry = registry
 
@@ -454,7 +472,10 @@ class Policy:
         return self._own_prefixes | self._registry.prefixes
 
     def may_import(self, module_name):
-        return covered(module_name, self._prefixes())
+        """Trusted modules, and zmongo's own (:data:`OWN_MODULES`), which
+        only widen what may be imported: their plain classes (readers,
+        writers, caches) are not trusted."""
+        return covered(module_name, self._prefixes() | OWN_MODULES)
 
     def resolve(self, path, what):
         """What ``path`` names: a reference, never called here."""
