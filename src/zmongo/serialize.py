@@ -717,10 +717,12 @@ class ObjectWriter:
 
 
 def _slots_state(obj, state):
-    """``(dict, slots)`` for ``Persistent.__setstate__``, which sets every
-    name of ``slots`` with ``setattr``: only the slots the class declares
-    may be set (never ``_p_jar``, ``__class__`` or other names a document
-    must not choose)."""
+    """``(dict, slots)`` for ``Persistent.__setstate__`` (or a plain
+    object's state), which sets every name of ``slots`` with ``setattr``:
+    only the slots the class declares may be set (never ``_p_jar``,
+    ``__class__`` or other names a document must not choose).  The dict
+    part goes into ``__dict__``, where any name is an attribute only: it
+    must be made of strings."""
     inst_dict, slots = state
     if inst_dict is not None and not isinstance(inst_dict, dict):
         raise interfaces.DocumentLoadError(
@@ -733,8 +735,13 @@ def _slots_state(obj, state):
             'the state of %s is not (dict, slots): its second part is %s'
             % (type(obj).__name__, type(slots).__name__))
     declared = set(copyreg._slotnames(type(obj)))
-    for name in list(slots) + list(inst_dict or ()):
-        if not isinstance(name, str) or name.startswith(('_p_', '_v_')) or \
+    for name in inst_dict or ():
+        if type(name) is not str:
+            raise interfaces.DocumentLoadError(
+                'the state of %s has the attribute name %s; attribute '
+                'names are strings' % (type(obj).__name__, _describe(name)))
+    for name in slots:
+        if type(name) is not str or name.startswith(('_p_', '_v_')) or \
                 (name.startswith('__') and name.endswith('__')):
             raise interfaces.UnsafeDocumentError(
                 'the state of %s names the attribute %r, which a document '
@@ -1213,14 +1220,42 @@ class ObjectReader:
 
     @staticmethod
     def _set_state(sub_obj, state):
+        """Set a plain object's stored state as pickle would, but only
+        attributes by name: a ``__dict__`` of ``str`` keys (others break
+        ``getattr``/``vars`` users and cannot be written back), and only
+        the slots its class declares (never ``__class__`` or another name
+        that would change what the object is)."""
         setstate = getattr(sub_obj, '__setstate__', None)
         if setstate is not None:
+            if isinstance(state, (list, tuple)) and len(state) == 2 and \
+                    type(sub_obj).__setstate__ is \
+                    persistent.Persistent.__setstate__:
+                # Persistent's own __setstate__ setattr()s every slot name.
+                state = _slots_state(sub_obj, state)
             setstate(state)
             return
-        if isinstance(state, tuple) and len(state) == 2:
-            state, slots = state
-            for name, value in (slots or {}).items():
-                setattr(sub_obj, name, value)
+        slots = None
+        if isinstance(state, (tuple, list)) and len(state) == 2 and \
+                (state[0] is None or isinstance(state[0], dict)) and \
+                (state[1] is None or isinstance(state[1], dict)):
+            state, slots = _slots_state(sub_obj, state)
+        if not state:
+            state = {}
+        elif not isinstance(state, dict):
+            try:
+                state = dict(state)
+            except (TypeError, ValueError) as err:
+                raise interfaces.DocumentLoadError(
+                    'the state of %s is not an attribute dict: %s'
+                    % (type(sub_obj).__name__, err)) from None
+        for name in state:
+            if type(name) is not str:
+                raise interfaces.DocumentLoadError(
+                    'the state of %s has the attribute name %s; attribute '
+                    'names are strings' % (type(sub_obj).__name__,
+                                           _describe(name)))
+        for name, value in (slots or {}).items():
+            setattr(sub_obj, name, value)
         if state:
             sub_obj.__dict__.update(state)
 
@@ -1242,11 +1277,12 @@ class ObjectReader:
                     state = self.get_object(state_doc[_PY_STATE], obj, False)
                 except _LOAD_ERRORS as err:
                     raise _in_field(err, _PY_STATE)
-                if type(state) is list and len(state) == 2 and \
+                if type(state) in (list, tuple) and len(state) == 2 and \
                         type(obj).__setstate__ is \
                         persistent.Persistent.__setstate__:
                     # ``(dict, slots)`` from persistent's ``__getstate__``
-                    # (a class with ``__slots__``), stored as an array.
+                    # (a class with ``__slots__``), stored as an array (or
+                    # as a ``builtins.tuple`` factory: checked alike).
                     try:
                         state = _slots_state(obj, state)
                     except _LOAD_ERRORS as err:
