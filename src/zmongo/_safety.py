@@ -35,6 +35,8 @@ import decimal
 import enum
 import fractions
 import ipaddress
+import importlib.util
+import os
 import re
 import uuid
 import zoneinfo
@@ -216,6 +218,59 @@ _SHORT_TEXT = 100
 _NUMBER_TEXT = 5000
 
 
+# -- time zones ----------------------------------------------------------------
+
+#: Zone names found: zone files exist for them (at most the ~600 zones).
+_ZONES = set()
+#: What a zone key may look like before the file system is asked.
+_ZONE_KEY = r'[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*'     # fullmatch
+_NO_TZDATA = object()
+_tzdata_dir = None
+
+
+def _tzdata_zones():
+    """The ``zoneinfo`` directory of the installed ``tzdata`` package, or
+    None: found by the import system's finders, which import nothing."""
+    global _tzdata_dir
+    if _tzdata_dir is None:
+        try:
+            spec = importlib.util.find_spec('tzdata')
+        except (ImportError, ValueError):
+            spec = None
+        locations = spec and spec.submodule_search_locations
+        _tzdata_dir = os.path.join(list(locations)[0], 'zoneinfo') \
+            if locations else _NO_TZDATA
+    return None if _tzdata_dir is _NO_TZDATA else _tzdata_dir
+
+
+def known_zone(key):
+    """True if ``zoneinfo.ZoneInfo(key)`` finds a zone file: on
+    ``zoneinfo.TZPATH`` or in the installed ``tzdata`` package.
+
+    Asked before ``ZoneInfo`` sees a name from a document: for a name it
+    does not find on the system, ``ZoneInfo`` imports ``tzdata`` and the
+    subpackages the name's directories name (``tzdata.zoneinfo.No_Such``),
+    so an unknown name would import modules on a document's word.  A name
+    that passes here does exist; ``ZoneInfo`` may then still import
+    ``tzdata``'s data packages for it (packages of zone files, no code),
+    when the system itself has no zone files.  The file system is asked
+    (a few ``stat`` calls) once per name found; zones are not listed up
+    front (``zoneinfo.available_timezones()`` would import ``tzdata``)."""
+    if key in _ZONES:
+        return True
+    if not (isinstance(key, str) and len(key) <= 255 and
+            re.fullmatch(_ZONE_KEY, key)):
+        return False
+    roots = list(zoneinfo.TZPATH)
+    if _tzdata_zones() is not None:
+        roots.append(_tzdata_zones())
+    for root in roots:
+        if os.path.isfile(os.path.join(root, key)):
+            _ZONES.add(key)
+            return True
+    return False
+
+
 def _finite(value):
     """A collection already in memory (read from the document): iterating
     it makes nothing bigger than the document."""
@@ -330,7 +385,7 @@ _ARGUMENTS = {
               re.fullmatch(_FRACTION_TEXT, v) is not None)),
         "numerator and denominator, or 'n/d' digits without exponent"),
     uuid.UUID: (_args(lambda v: _text(v, _SHORT_TEXT)), 'its hex digits'),
-    zoneinfo.ZoneInfo: (_args(lambda v: _text(v, 255)), 'a zone name'),
+    zoneinfo.ZoneInfo: (_args(known_zone), 'a known zone name'),
     ipaddress.IPv4Address: (_IP, 'an address'),
     ipaddress.IPv6Address: (_IP, 'an address'),
     ipaddress.IPv4Network: (_IP, 'a network'),

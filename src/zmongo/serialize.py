@@ -1100,23 +1100,70 @@ class ObjectReader:
         return self._lookup(path, 'stored reference')
 
     def _aware_datetime(self, state):
-        utc = state[_names.PY_AWARE_DATETIME]
-        offset = datetime.timedelta(seconds=state.get('utcoffset', 0))
-        zone = state.get('zone')
-        if zone:
-            tz = zoneinfo.ZoneInfo(zone)
-        else:
-            tz = datetime.timezone(offset)
-        microsecond = state.get('microsecond', 0)
-        wall = state.get('local')
-        if isinstance(wall, datetime.datetime):
-            # The wall time as written, with its zone: exact even where the
-            # zone's rules make a wall time ambiguous or nonexistent.
-            return wall.replace(microsecond=microsecond, tzinfo=tz,
-                                fold=state.get('fold', 0))
-        value = utc.replace(microsecond=microsecond,
-                            tzinfo=datetime.timezone.utc)
-        return value.astimezone(tz)
+        """A time-zone-aware datetime (see the format above), each field
+        checked: a bad one is a DocumentLoadError naming it (an
+        ``OverflowError`` from a huge offset must not escape as itself,
+        which an application skipping bad documents would not catch)."""
+        field = _names.PY_AWARE_DATETIME
+        try:
+            utc = state[field]
+            if type(utc) is not datetime.datetime:
+                raise interfaces.DocumentLoadError(
+                    'must be a date, not %s' % _describe(utc))
+            field = 'utcoffset'
+            seconds = state.get(field, 0)
+            if type(seconds) not in (int, float, bson.Int64) or \
+                    not -86400 < seconds < 86400:
+                raise interfaces.DocumentLoadError(
+                    'must be seconds within a day, not %s'
+                    % _describe(seconds))
+            field = 'zone'
+            zone = state.get(field)
+            if zone is not None and not isinstance(zone, str):
+                raise interfaces.DocumentLoadError(
+                    'must be a zone name, not %s' % _describe(zone))
+            if zone and not _safety.known_zone(zone):
+                raise interfaces.DocumentLoadError(
+                    'names no zone known here (neither on zoneinfo.TZPATH '
+                    'nor in the tzdata package): %s' % _describe(zone))
+            field = 'microsecond'
+            microsecond = state.get(field, 0)
+            if type(microsecond) not in (int, bson.Int64) or \
+                    not 0 <= microsecond < 1000000:
+                raise interfaces.DocumentLoadError(
+                    'must be 0..999999, not %s' % _describe(microsecond))
+            field = 'fold'
+            fold = state.get(field, 0)
+            if fold not in (0, 1) or type(fold) not in (int, bson.Int64):
+                raise interfaces.DocumentLoadError(
+                    'must be 0 or 1, not %s' % _describe(fold))
+            field = 'local'
+            wall = state.get(field)
+            if wall is not None and type(wall) is not datetime.datetime:
+                raise interfaces.DocumentLoadError(
+                    'must be a date, not %s' % _describe(wall))
+            field = None
+            try:
+                if zone:
+                    tz = zoneinfo.ZoneInfo(zone)
+                else:
+                    tz = datetime.timezone(
+                        datetime.timedelta(seconds=seconds))
+                if wall is not None:
+                    # The wall time as written, with its zone: exact even
+                    # where the zone's rules make a wall time ambiguous or
+                    # nonexistent.
+                    return wall.replace(microsecond=microsecond, tzinfo=tz,
+                                        fold=fold)
+                value = utc.replace(microsecond=microsecond,
+                                    tzinfo=datetime.timezone.utc)
+                return value.astimezone(tz)
+            except _BUILD_ERRORS + (OSError,) as err:
+                raise interfaces.DocumentLoadError(
+                    'cannot make an aware datetime of it: %s: %s'
+                    % (type(err).__name__, err)) from None
+        except interfaces.DocumentLoadError as err:
+            raise _in_field(err, field) if field else err
 
     def _factory(self, path, args):
         """What would make the value of ``_py_factory`` ``path`` from
