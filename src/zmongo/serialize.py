@@ -899,15 +899,19 @@ class ObjectReader:
             klass = self._lookup(dbref.collection, 'collection')
         except interfaces.DocumentLoadError:
             raise ImportError(
-                'collection %s.%s maps to no class: it is not a dotted class '
-                'path and %s has no entry for it' % (
+                'collection %s.%s maps to no class: it is not the dotted '
+                'path of a class found where documents may look (import its '
+                'module before loading, or trust it with trust_modules()) '
+                'and %s has no entry for it' % (
                     dbref.database, dbref.collection,
                     self._jar.name_map_collection)) from None
         if not (isinstance(klass, type) and
                 issubclass(klass, persistent.Persistent)):
             raise ImportError('collection %s.%s names %s, not a persistent '
-                              'class' % (dbref.database, dbref.collection,
-                                         _describe(klass)))
+                              'class; only persistent.Persistent subclasses '
+                              'have documents of their own'
+                              % (dbref.database, dbref.collection,
+                                 _describe(klass)))
         return klass
 
     def _document_class(self, doc):
@@ -973,7 +977,7 @@ class ObjectReader:
                     state.collection, state.id,
                     oid.database if isinstance(oid, bson.DBRef)
                     else self._jar.default_database)
-            return self.get_ghost(state)
+            return self._reference(state)
         for serializer in self._serializers:
             if serializer.can_read(state):
                 return serializer.read(state)
@@ -1347,6 +1351,27 @@ class ObjectReader:
                 'cannot load it into %s: %s: %s' % (
                     type(obj).__name__, type(err).__name__, err)),
                 doc.get(_names.ID), oid.database, oid.collection) from err
+
+    def _reference(self, dbref):
+        """The object a ``DBRef`` value stands for.  A reference that leads
+        to no usable class is an error of the document holding it, at the
+        field holding it (the path is added as the error rises); the
+        message says what the reference found."""
+        obj = self._jar.cached_object(dbref)
+        if obj is not None:
+            return obj
+        try:
+            klass = self._resolve(dbref, None)
+        except ImportError as err:
+            raise interfaces.DocumentLoadError(
+                'the reference %r leads to no class: %s' % (dbref, err)
+            ) from None
+        except _LOAD_ERRORS as err:
+            located = _located(err, dbref.id, dbref.database,
+                               dbref.collection)
+            raise type(err)('the reference %r leads to no usable class: %s'
+                            % (dbref, located)) from None
+        return self.new_ghost(dbref, klass)
 
     def get_ghost(self, dbref, klass=None):
         """The object for ``dbref``: the one already loaded in this
