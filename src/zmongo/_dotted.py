@@ -68,6 +68,18 @@ def _py2_to_py3(module, name):
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
+def spellings(path):
+    """``path`` and what it means in Python 3 if Python 2 wrote it
+    (``__builtin__.len`` is ``builtins.len``): the names under which
+    :func:`resolve` may find something."""
+    found = {path}
+    parts = path.split('.')
+    for split in range(len(parts) - 1, 0, -1):
+        module, first = _py2_to_py3('.'.join(parts[:split]), parts[split])
+        found.add('.'.join([module, first] + parts[split + 1:]))
+    return found
+
+
 def _never(module_name):
     return False
 

@@ -34,10 +34,13 @@ import datetime
 import decimal
 import enum
 import fractions
+import functools
 import ipaddress
 import importlib.util
 import os
+import operator
 import re
+import types
 import uuid
 import zoneinfo
 
@@ -507,6 +510,18 @@ def _member(cls, value):
         '%r is not a value of %s' % (value, _name(cls)))
 
 
+#: Callables that are functions (of Python or C), methods and the
+#: standard library's function objects: a reference to one of them must
+#: name it by its own name (:meth:`Policy.check_reference`).
+_FUNCTION_TYPES = frozenset({
+    types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+    types.MethodDescriptorType, types.WrapperDescriptorType,
+    types.MethodWrapperType, types.ClassMethodDescriptorType,
+    functools.partial, operator.attrgetter, operator.itemgetter,
+    operator.methodcaller,
+})
+
+
 # -- one data manager's view ---------------------------------------------------
 
 class Policy:
@@ -525,12 +540,6 @@ class Policy:
 
     def _prefixes(self):
         return self._own_prefixes | self._registry.prefixes
-
-    def may_import(self, module_name):
-        """Trusted modules, and zmongo's own (:data:`OWN_MODULES`), which
-        only widen what may be imported: their plain classes (readers,
-        writers, caches) are not trusted."""
-        return covered(module_name, self._prefixes() | OWN_MODULES)
 
     def resolve(self, path, what):
         """What ``path`` names: a reference, never called here."""
@@ -556,6 +565,41 @@ class Policy:
         """Registered with ``register_type`` or in a trusted module."""
         return self._registry.has_type(cls) or \
             covered(_name(cls), self._prefixes())
+
+    def may_import(self, module_name):
+        """Trusted modules, and zmongo's own (:data:`OWN_MODULES`), which
+        only widen what may be imported: their plain classes (readers,
+        writers, caches) are not trusted.  Never a ``__main__`` module: a
+        package's ``__main__`` is its command line, run on import."""
+        if '__main__' in module_name.split('.'):
+            return False
+        return covered(module_name, self._prefixes() | OWN_MODULES)
+
+    def check_reference(self, path, found):
+        """Refuse a stored reference to a function that names it other
+        than by its own dotted name (``zmongo.testing.os.system``,
+        ``zmongo.serialize.copyreg._reconstructor``): zmongo writes a
+        function under the name it has (``posix.system``), and so did
+        mongopersist, so such a name only comes from a document reaching
+        through another module's imports.  Registered factories and
+        names under a trusted prefix may take any route."""
+        if type(found) not in _FUNCTION_TYPES:
+            return found
+        own = _name(found)
+        if own in _dotted.spellings(path) or self._registered(found) or \
+                covered(path, self._prefixes()):
+            return found
+        if not _dotted.is_dotted_name(own):
+            raise interfaces.UnsafeDocumentError(
+                'stored reference %r leads to %s, which has no name of its '
+                'own that zmongo would store; refusing it'
+                % (path, _short(found)))
+        raise interfaces.UnsafeDocumentError(
+            'stored reference %r leads to %s, whose own name is %r; zmongo '
+            'stores functions under their own name, so this name reaches '
+            'it through another module; refusing it (allow it with '
+            'zmongo.serialize.register_factory(%s) if the application '
+            'stores it so)' % (path, _short(found), own, own))
 
     def _untrusted(self, cls, what):
         return interfaces.UnsafeDocumentError(
@@ -596,10 +640,35 @@ class Policy:
         return factory in self._registry.factories or \
             (own is not None and factory in own)
 
+    def callable_factory(self, path):
+        """What the ``_py_factory`` ``path`` names, if a document may have it
+        called at all (registered, a pickle helper, an enum, a value type
+        of the standard library); the arguments are checked by
+        :meth:`factory`.  Asked before the arguments are read, so a
+        refusal names the factory, not some value among its arguments."""
+        factory = self.resolve(path, 'factory')
+        if self._registered(factory) or factory is copyreg._reconstructor \
+                or factory is copyreg.__newobj__:
+            return factory
+        if isinstance(factory, type):
+            if issubclass(factory, enum.Enum) or \
+                    factory in SAFE_STDLIB_CLASSES:
+                return factory
+            raise interfaces.UnsafeDocumentError(
+                'factory %r: class %s would be called with arguments from '
+                'the document; refusing to call it (allow it with '
+                'zmongo.serialize.register_factory(%s) if it rebuilds '
+                'stored values)' % (path, _name(factory), _name(factory)))
+        raise interfaces.UnsafeDocumentError(
+            'factory %r is %s, not a registered factory; refusing to call '
+            'it (allow it with zmongo.serialize.register_factory(%s) if it '
+            'rebuilds stored values)'
+            % (path, _short(factory), _name(factory)))
+
     def factory(self, path, args):
         """A function of no arguments that makes what the ``_py_factory``
         ``path`` with ``args`` stands for -- once everything is checked."""
-        factory = self.resolve(path, 'factory')
+        factory = self.callable_factory(path)
         if self._registered(factory):
             return lambda: factory(*args)
         if factory is copyreg._reconstructor:

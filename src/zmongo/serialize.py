@@ -1101,7 +1101,8 @@ class ObjectReader:
             raise interfaces.DocumentLoadError(
                 'stored reference must be a dotted name, not %s'
                 % _describe(path))
-        return self._lookup(path, 'stored reference')
+        return self._policy.check_reference(
+            path, self._lookup(path, 'stored reference'))
 
     def _aware_datetime(self, state):
         """A time-zone-aware datetime (see the format above), each field
@@ -1247,8 +1248,14 @@ class ObjectReader:
                 raise _in_field(err, _names.PY_PERSISTENT_TYPE)
             return copyreg.__newobj__(klass)
         path = state.pop(_names.PY_FACTORY)
-        field = _names.PY_FACTORY_ARGS
+        field = _names.PY_FACTORY
         try:
+            if not isinstance(path, str):
+                raise interfaces.DocumentLoadError(
+                    'factory must be a dotted name, not %s' % _describe(path))
+            # Refused for what it is before its arguments are read.
+            self._policy.callable_factory(path)
+            field = _names.PY_FACTORY_ARGS
             args = self.get_object(state.pop(_names.PY_FACTORY_ARGS, []),
                                    obj, _persistent=False)
             if not isinstance(args, (list, tuple)):
