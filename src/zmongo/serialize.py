@@ -108,7 +108,11 @@ A document names classes and factories; it never decides what code runs
   shapes their ``__reduce__`` gives (Python 3 or 2): collections already
   in the document, numbers, short strings, codecs Python has loaded -- not
   ``bytes(10**12)``, ``list(range(10**12))`` or
-  ``Fraction('1e999999999')``;
+  ``Fraction('1e999999999')``, nor ``str`` of anything but a str (or
+  bytes and a codec), nor a dict or set of more than
+  ``_safety.MAX_SAME_HASH`` distinct keys of one hash value, nor a zone
+  name without a zone file, nor a ``Flag`` value beyond the class's own
+  flags;
 * loadable when trusted: instances of any other class (``_py_type``, the
   pickle helpers ``copyreg._reconstructor`` / ``copyreg.__newobj__``), made
   as pickle makes them -- ``__new__`` (``object.__new__`` for protocol 0)
@@ -120,10 +124,15 @@ A document names classes and factories; it never decides what code runs
   standard-library types above;
 * ``_py_constant`` and stored classes (``{'_py_type': 'type', ...}``)
   resolve to attributes of imported or trusted modules: references, never
-  called;
+  called (a function by its own dotted name only); names are looked up in
+  module ``__dict__``\ s and with ``inspect.getattr_static`` in classes,
+  so no module ``__getattr__`` hook or property runs;
 * a module that is not imported is imported for a document only when it
-  lies under a trusted prefix (zmongo's own ``zmongo.container`` and
-  ``zmongo.serialize`` always do);
+  lies under a trusted prefix, or is zmongo's own ``zmongo.container`` or
+  ``zmongo.serialize`` (whose plain classes are still not trusted); never
+  a ``__main__`` module;
+* a state's attribute names are strings; a ``(dict, slots)`` state sets
+  only declared slots;
 * values nest at most 100 levels deep, as in MongoDB.
 
 Anything else is refused with ``UnsafeDocumentError`` (a document naming
