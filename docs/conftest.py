@@ -11,9 +11,11 @@ Documents store classes by dotted path, so a class defined inside a doctest
 must be importable while the doctest runs.  The doctest's globals get
 ``__name__ = 'zmongo_docs'`` (classes defined there have
 ``__module__ == 'zmongo_docs'``) and ``sys.modules['zmongo_docs']`` is a
-module whose attributes are looked up in those globals, so
-``zmongo_docs.Person`` resolves to the ``Person`` the doctest defined.  The
-module is removed again when the doctest ends.
+module whose namespace *is* those globals, so ``zmongo_docs.Person``
+resolves to the ``Person`` the doctest defined.  (The module's ``__dict__``
+itself, not a ``__getattr__`` hook: zmongo looks names from documents up
+without running hooks, see :mod:`zmongo._dotted`.)  The module is removed
+again when the doctest ends.
 
 Each document runs alone or after any other, in any order: it starts with
 an empty component registry and ends by emptying it again (a document that
@@ -41,22 +43,17 @@ from zmongo.testing import trusting
 DOCS_MODULE = 'zmongo_docs'
 
 
-class DoctestGlobalsModule(types.ModuleType):
-    """A module whose attributes are the globals of a running doctest."""
-
-    def __init__(self, name, globs):
-        super().__init__(name)
-        # Not a module attribute: keep it out of the globals' namespace.
-        object.__setattr__(self, '_globs', globs)
-
-    def __getattr__(self, name):
-        # Only called for names the module object itself lacks.
-        try:
-            return object.__getattribute__(self, '_globs')[name]
-        except KeyError:
-            raise AttributeError(
-                'module %r has no attribute %r (not defined in the doctest '
-                'yet?)' % (self.__name__, name)) from None
+def globals_module(dtest):
+    """A module whose namespace is the globals ``dtest`` will run in: the
+    doctest runs in the module's own ``__dict__`` (pytest fills it with
+    ``doctest_namespace`` after the fixtures have run), so what it defines
+    is an attribute of the module as it is defined."""
+    module = types.ModuleType(DOCS_MODULE)
+    namespace = vars(module)
+    for name, value in dtest.globs.items():
+        namespace.setdefault(name, value)
+    dtest.globs = namespace
+    return module
 
 
 def _is_rst_doctest(node):
@@ -88,8 +85,7 @@ def rst_doctest_setup(request, doctest_namespace):
     saved = {name: doctest_namespace[name] for name in extra
              if name in doctest_namespace}
     doctest_namespace.update(extra)
-    sys.modules[DOCS_MODULE] = DoctestGlobalsModule(
-        DOCS_MODULE, request.node.dtest.globs)
+    sys.modules[DOCS_MODULE] = globals_module(request.node.dtest)
     try:
         # What a document trusts or registers ends with it.
         with trusting():

@@ -136,8 +136,10 @@ def corpus(tmp):
             call('types.FunctionType', typ('os.system'), {}), UNSAFE,
             'register_factory(builtins.function)'),
         # The pickle helpers, steered at what they must not build.
+        # (posix.system: os.system is refused as a reference already, see
+        # 'reference-through-os' below.)
         'copyreg._reconstructor-os.system': (
-            call('copyreg._reconstructor', typ('os.system'),
+            call('copyreg._reconstructor', typ('posix.system'),
                  typ('builtins.object'), touch), UNSAFE,
             'needs (class, base class, state)'),
         'copyreg._reconstructor-Popen-base': (
@@ -156,6 +158,13 @@ def corpus(tmp):
         'py_type-Popen': ({'_py_type': 'subprocess.Popen',
                            'args': ['touch', marker]}, UNSAFE,
                           'register_type(subprocess.Popen)'),
+        # A function named through another module's imports, not by its
+        # own name (what zmongo writes): refused even as a reference.
+        'reference-through-os': (typ('os.system'), UNSAFE,
+                                 "whose own name is 'posix.system'"),
+        'reference-through-zmongo': (
+            typ('zmongo.testing.os.system'), UNSAFE,
+            "whose own name is 'posix.system'"),
         'py_type-os.system': ({'_py_type': 'os.system'}, UNSAFE,
                               'not a class'),
         'sub-object-FileStorage': (

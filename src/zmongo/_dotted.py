@@ -8,11 +8,23 @@ Importing a module runs its code, so :func:`resolve` imports nothing unless
 its caller says which modules it may import: a name read from a document
 only reaches modules the application already imported, or ones under a
 prefix it trusts (:mod:`zmongo._safety` decides).
+
+Looking a name up runs no code either.  ``getattr`` would: a module's
+``__getattr__`` hook (PEP 562; ``concurrent.futures`` and ``unittest``
+import submodules in theirs, as many packages do), a class's properties
+and metaclass hooks, any object's ``__getattr__``.  So a name is looked up
+in the module's ``__dict__`` and, for a class, with
+``inspect.getattr_static`` along its MRO; a walk goes through modules and
+classes only, never through other objects.
 """
 import _compat_pickle
 import importlib
 import importlib.util
+import inspect
 import sys
+import types
+
+_MODULE_DICT = types.ModuleType.__dict__['__dict__']
 
 
 class NotImported(ImportError):
@@ -56,6 +68,18 @@ def _py2_to_py3(module, name):
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
+def spellings(path):
+    """``path`` and what it means in Python 3 if Python 2 wrote it
+    (``__builtin__.len`` is ``builtins.len``): the names under which
+    :func:`resolve` may find something."""
+    found = {path}
+    parts = path.split('.')
+    for split in range(len(parts) - 1, 0, -1):
+        module, first = _py2_to_py3('.'.join(parts[:split]), parts[split])
+        found.add('.'.join([module, first] + parts[split + 1:]))
+    return found
+
+
 def _never(module_name):
     return False
 
@@ -69,11 +93,48 @@ def _exists(module_name):
         name = '.'.join(parts[:end])
         if sys.modules.get(name) is not None:
             continue
+        parent = sys.modules.get(name.rpartition('.')[0])
+        if parent is not None and not (
+                issubclass(type(parent), types.ModuleType) and
+                '__path__' in _MODULE_DICT.__get__(parent)):
+            # Not a package, so no submodules -- and asking the finders
+            # would read its __path__ with getattr, running a module
+            # __getattr__ hook.
+            return False
         try:
             return importlib.util.find_spec(name) is not None
         except (ImportError, ValueError):
             return False
     return True
+
+
+def static_attribute(obj, name):
+    """``obj.name`` for a module or class ``obj``, found without running
+    code: no module ``__getattr__`` hook, no property, no descriptor of the
+    class (what its ``__dict__`` holds is returned, static and class
+    methods unwrapped to the function they hold, as ``getattr`` would give
+    them).  ``AttributeError`` if it is not there, or if ``obj`` is
+    neither a module nor a class (walking through an instance could run
+    anything)."""
+    kind = type(obj)
+    if name == '__class__':
+        return kind         # what getattr gives, without a __class__ hook
+    if issubclass(kind, types.ModuleType):
+        try:
+            return _MODULE_DICT.__get__(obj)[name]
+        except KeyError:
+            raise AttributeError(name) from None
+    if not issubclass(kind, type):
+        raise AttributeError(
+            '%s: looking into a %s could run its code'
+            % (name, kind.__name__))
+    found = inspect.getattr_static(obj, name)
+    kind = type(found)
+    if kind is staticmethod:
+        return found.__func__
+    if kind is classmethod:
+        return types.MethodType(found.__func__, obj)
+    return found
 
 
 def resolve(path, may_import=_never):
@@ -106,7 +167,7 @@ def resolve(path, may_import=_never):
                 continue
         try:
             for attr in attrs:
-                obj = getattr(obj, attr)
+                obj = static_attribute(obj, attr)
         except AttributeError:
             continue
         return obj

@@ -34,8 +34,13 @@ import datetime
 import decimal
 import enum
 import fractions
+import functools
 import ipaddress
+import importlib.util
+import os
+import operator
 import re
+import types
 import uuid
 import zoneinfo
 
@@ -49,6 +54,14 @@ from zmongo import interfaces
 #: deeper documents (another server, a corrupt one) fail clearly instead of
 #: exhausting the stack.
 MAX_DEPTH = 100
+
+#: How many distinct keys of one hash value a dict or set built from a
+#: document's values may hold.  Keys of equal hash are compared with each
+#: other on every insertion, so n of them cost n**2 / 2 comparisons; for
+#: tuples of ints, complex numbers or Fractions equal hashes are easy to
+#: compute (a 16 MB document holds 400,000 such keys: hours of CPU holding
+#: the GIL).  Real data has at most a few (-1 and -2 hash alike).
+MAX_SAME_HASH = 8
 
 
 def _name(obj):
@@ -169,7 +182,10 @@ class Registry:
 
 #: zmongo's own modules with persistent classes (containers, the
 #: persistent dict and list): a document may name them before the
-#: application imported them, as any of its own roots would.
+#: application imported them, as any of its own roots would.  Importing
+#: is all they allow: the plain classes defined there (``ObjectReader``,
+#: ``ObjectWriter``...) are not trusted, so a document cannot have one made
+#: with a ``__dict__`` of its choosing.
 OWN_MODULES = frozenset({'zmongo.container', 'zmongo.serialize'})
 
 #: The application's registry (``zmongo.serialize.trust_modules`` & co.).
@@ -203,6 +219,59 @@ _TZINFO_TYPES = (datetime.timezone, zoneinfo.ZoneInfo)
 _FRACTION_TEXT = r'\s*[-+]?(\d+(\.\d*)?|\.\d+)(\s*/\s*\d+)?\s*'  # fullmatch
 _SHORT_TEXT = 100
 _NUMBER_TEXT = 5000
+
+
+# -- time zones ----------------------------------------------------------------
+
+#: Zone names found: zone files exist for them (at most the ~600 zones).
+_ZONES = set()
+#: What a zone key may look like before the file system is asked.
+_ZONE_KEY = r'[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*'     # fullmatch
+_NO_TZDATA = object()
+_tzdata_dir = None
+
+
+def _tzdata_zones():
+    """The ``zoneinfo`` directory of the installed ``tzdata`` package, or
+    None: found by the import system's finders, which import nothing."""
+    global _tzdata_dir
+    if _tzdata_dir is None:
+        try:
+            spec = importlib.util.find_spec('tzdata')
+        except (ImportError, ValueError):
+            spec = None
+        locations = spec and spec.submodule_search_locations
+        _tzdata_dir = os.path.join(list(locations)[0], 'zoneinfo') \
+            if locations else _NO_TZDATA
+    return None if _tzdata_dir is _NO_TZDATA else _tzdata_dir
+
+
+def known_zone(key):
+    """True if ``zoneinfo.ZoneInfo(key)`` finds a zone file: on
+    ``zoneinfo.TZPATH`` or in the installed ``tzdata`` package.
+
+    Asked before ``ZoneInfo`` sees a name from a document: for a name it
+    does not find on the system, ``ZoneInfo`` imports ``tzdata`` and the
+    subpackages the name's directories name (``tzdata.zoneinfo.No_Such``),
+    so an unknown name would import modules on a document's word.  A name
+    that passes here does exist; ``ZoneInfo`` may then still import
+    ``tzdata``'s data packages for it (packages of zone files, no code),
+    when the system itself has no zone files.  The file system is asked
+    (a few ``stat`` calls) once per name found; zones are not listed up
+    front (``zoneinfo.available_timezones()`` would import ``tzdata``)."""
+    if key in _ZONES:
+        return True
+    if not (isinstance(key, str) and len(key) <= 255 and
+            re.fullmatch(_ZONE_KEY, key)):
+        return False
+    roots = list(zoneinfo.TZPATH)
+    if _tzdata_zones() is not None:
+        roots.append(_tzdata_zones())
+    for root in roots:
+        if os.path.isfile(os.path.join(root, key)):
+            _ZONES.add(key)
+            return True
+    return False
 
 
 def _finite(value):
@@ -245,6 +314,14 @@ _ENCODED = _any_of(
     _args(lambda v: isinstance(v, (str, bytes, bytearray, list, tuple))),
     _args(lambda v: isinstance(v, (str, bytes)), _CODECS.__contains__,
           _ERRORS.__contains__, min=2))
+#: ``str`` of one argument is that argument's ``repr`` unless it is a str:
+#: ``str([s])`` doubles each backslash of ``s``, so nesting such calls
+#: doubles a document's size at each level (32 levels of a 1 KB document
+#: ask for 4 GiB).  A document gives ``str`` a str, or bytes and a codec.
+_STR = _any_of(
+    _args(lambda v: isinstance(v, str)),
+    _args(lambda v: isinstance(v, (bytes, bytearray)), _CODECS.__contains__,
+          _ERRORS.__contains__, min=2))
 _DATE_PART = (lambda v: isinstance(v, _INT_TYPES) or _text(v, 16) or
               v is None or isinstance(v, _TZINFO_TYPES))
 _IP = _args(lambda v: isinstance(v, int) or _text(v, _SHORT_TEXT) or (
@@ -269,7 +346,7 @@ _ARGUMENTS = {
         'a list and a maximum length'),
     builtins.bytes: (_ENCODED, 'a str or bytes (and a loaded codec)'),
     builtins.bytearray: (_ENCODED, 'a str or bytes (and a loaded codec)'),
-    builtins.str: (_ENCODED, 'a str or bytes (and a loaded codec)'),
+    builtins.str: (_STR, 'a str, or bytes and a loaded codec'),
     builtins.int: (_any_of(
         _args(lambda v: _number(v) or _text(v, _NUMBER_TEXT)),
         _args(lambda v: isinstance(v, str) and len(v) <= _NUMBER_TEXT,
@@ -311,7 +388,7 @@ _ARGUMENTS = {
               re.fullmatch(_FRACTION_TEXT, v) is not None)),
         "numerator and denominator, or 'n/d' digits without exponent"),
     uuid.UUID: (_args(lambda v: _text(v, _SHORT_TEXT)), 'its hex digits'),
-    zoneinfo.ZoneInfo: (_args(lambda v: _text(v, 255)), 'a zone name'),
+    zoneinfo.ZoneInfo: (_args(known_zone), 'a known zone name'),
     ipaddress.IPv4Address: (_IP, 'an address'),
     ipaddress.IPv6Address: (_IP, 'an address'),
     ipaddress.IPv4Network: (_IP, 'a network'),
@@ -323,6 +400,50 @@ _ARGUMENTS = {
 #: Standard-library classes that are plain values: made from document
 #: values only with arguments of the shapes above.
 SAFE_STDLIB_CLASSES = frozenset(_ARGUMENTS)
+
+
+def check_hashes(keys, what):
+    """Refuse ``keys`` (about to become a dict's keys or a set's elements)
+    if more than :data:`MAX_SAME_HASH` distinct ones share a hash value:
+    building the dict would take quadratic time.  Counting costs at most
+    ``MAX_SAME_HASH`` comparisons per key; unhashable keys are left for
+    the build to refuse."""
+    seen = {}
+    for key in keys:
+        try:
+            value = hash(key)
+        except TypeError:
+            continue
+        same = seen.get(value)
+        if same is None:
+            seen[value] = [key]
+            continue
+        if any(other is key or other == key for other in same):
+            continue
+        same.append(key)
+        if len(same) > MAX_SAME_HASH:
+            raise interfaces.UnsafeDocumentError(
+                '%s: more than %d distinct keys share the hash value %d '
+                '(%s, ...); refusing to build it, as inserting such keys '
+                'takes time quadratic in their number (a document made to '
+                'stall its readers).  No value zmongo writes needs this; '
+                'zmongo._safety.MAX_SAME_HASH is the bound'
+                % (what, MAX_SAME_HASH, value,
+                   ', '.join(_short(key) for key in same[:3])))
+
+
+def _keys_of_pairs(items):
+    for item in items:
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            yield item[0]
+
+
+#: Standard-library types that hash what a document gives them: their
+#: keys (elements, or first items of pairs) are checked by check_hashes.
+_HASHING = {
+    builtins.set: iter, builtins.frozenset: iter, collections.Counter: iter,
+    builtins.dict: _keys_of_pairs, collections.OrderedDict: _keys_of_pairs,
+}
 
 
 def check_arguments(cls, args, what=None):
@@ -340,6 +461,9 @@ def check_arguments(cls, args, what=None):
             '%s takes %s from a document, not %s; refusing to call it '
             '(the arguments could make it allocate, compute or import '
             'without bound)' % (what or _name(cls), shape, _short(args)))
+    keys = _HASHING.get(cls)
+    if keys is not None and args and isinstance(args[0], (list, tuple)):
+        check_hashes(keys(args[0]), 'the keys of %s' % (what or _name(cls)))
 
 
 def _reconstruct(cls, base, state):
@@ -366,9 +490,36 @@ def _member(cls, value):
     if issubclass(cls, enum.Flag) and isinstance(value, int) and \
             getattr(cls._missing_, '__func__', None) is \
             enum.Flag._missing_.__func__:
-        return cls(value)       # a combination of flags: the stdlib's code
+        # A combination of flags: the stdlib's code, which caches each new
+        # combination in the class for the life of the process.  Only
+        # combinations of the class's own flags, so that cache stays as
+        # small as the class (2 ** flags); other bits (an IntFlag such as
+        # re.RegexFlag keeps any) would let documents grow it without end.
+        mask = 0
+        for member in cls.__members__.values():
+            if isinstance(member._value_, int):
+                mask |= member._value_
+        if value < 0 or value & ~mask:
+            raise interfaces.UnsafeDocumentError(
+                '%r is not a combination of the flags of %s (bits outside '
+                '%#x); refusing to make it, as each new value would be '
+                'kept by the enum module for the life of the process'
+                % (value, _name(cls), mask))
+        return cls(value)
     raise interfaces.DocumentLoadError(
         '%r is not a value of %s' % (value, _name(cls)))
+
+
+#: Callables that are functions (of Python or C), methods and the
+#: standard library's function objects: a reference to one of them must
+#: name it by its own name (:meth:`Policy.check_reference`).
+_FUNCTION_TYPES = frozenset({
+    types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+    types.MethodDescriptorType, types.WrapperDescriptorType,
+    types.MethodWrapperType, types.ClassMethodDescriptorType,
+    functools.partial, operator.attrgetter, operator.itemgetter,
+    operator.methodcaller,
+})
 
 
 # -- one data manager's view ---------------------------------------------------
@@ -383,15 +534,12 @@ class Policy:
 
     def __init__(self, trusted_modules=(), factories=None,
                  registry=REGISTRY):
-        self._own_prefixes = prefixes(trusted_modules) | OWN_MODULES
+        self._own_prefixes = prefixes(trusted_modules)
         self._own_factories = factories
         self._registry = registry
 
     def _prefixes(self):
         return self._own_prefixes | self._registry.prefixes
-
-    def may_import(self, module_name):
-        return covered(module_name, self._prefixes())
 
     def resolve(self, path, what):
         """What ``path`` names: a reference, never called here."""
@@ -417,6 +565,41 @@ class Policy:
         """Registered with ``register_type`` or in a trusted module."""
         return self._registry.has_type(cls) or \
             covered(_name(cls), self._prefixes())
+
+    def may_import(self, module_name):
+        """Trusted modules, and zmongo's own (:data:`OWN_MODULES`), which
+        only widen what may be imported: their plain classes (readers,
+        writers, caches) are not trusted.  Never a ``__main__`` module: a
+        package's ``__main__`` is its command line, run on import."""
+        if '__main__' in module_name.split('.'):
+            return False
+        return covered(module_name, self._prefixes() | OWN_MODULES)
+
+    def check_reference(self, path, found):
+        """Refuse a stored reference to a function that names it other
+        than by its own dotted name (``zmongo.testing.os.system``,
+        ``zmongo.serialize.copyreg._reconstructor``): zmongo writes a
+        function under the name it has (``posix.system``), and so did
+        mongopersist, so such a name only comes from a document reaching
+        through another module's imports.  Registered factories and
+        names under a trusted prefix may take any route."""
+        if type(found) not in _FUNCTION_TYPES:
+            return found
+        own = _name(found)
+        if own in _dotted.spellings(path) or self._registered(found) or \
+                covered(path, self._prefixes()):
+            return found
+        if not _dotted.is_dotted_name(own):
+            raise interfaces.UnsafeDocumentError(
+                'stored reference %r leads to %s, which has no name of its '
+                'own that zmongo would store; refusing it'
+                % (path, _short(found)))
+        raise interfaces.UnsafeDocumentError(
+            'stored reference %r leads to %s, whose own name is %r; zmongo '
+            'stores functions under their own name, so this name reaches '
+            'it through another module; refusing it (allow it with '
+            'zmongo.serialize.register_factory(%s) if the application '
+            'stores it so)' % (path, _short(found), own, own))
 
     def _untrusted(self, cls, what):
         return interfaces.UnsafeDocumentError(
@@ -457,10 +640,35 @@ class Policy:
         return factory in self._registry.factories or \
             (own is not None and factory in own)
 
+    def callable_factory(self, path):
+        """What the ``_py_factory`` ``path`` names, if a document may have it
+        called at all (registered, a pickle helper, an enum, a value type
+        of the standard library); the arguments are checked by
+        :meth:`factory`.  Asked before the arguments are read, so a
+        refusal names the factory, not some value among its arguments."""
+        factory = self.resolve(path, 'factory')
+        if self._registered(factory) or factory is copyreg._reconstructor \
+                or factory is copyreg.__newobj__:
+            return factory
+        if isinstance(factory, type):
+            if issubclass(factory, enum.Enum) or \
+                    factory in SAFE_STDLIB_CLASSES:
+                return factory
+            raise interfaces.UnsafeDocumentError(
+                'factory %r: class %s would be called with arguments from '
+                'the document; refusing to call it (allow it with '
+                'zmongo.serialize.register_factory(%s) if it rebuilds '
+                'stored values)' % (path, _name(factory), _name(factory)))
+        raise interfaces.UnsafeDocumentError(
+            'factory %r is %s, not a registered factory; refusing to call '
+            'it (allow it with zmongo.serialize.register_factory(%s) if it '
+            'rebuilds stored values)'
+            % (path, _short(factory), _name(factory)))
+
     def factory(self, path, args):
         """A function of no arguments that makes what the ``_py_factory``
         ``path`` with ``args`` stands for -- once everything is checked."""
-        factory = self.resolve(path, 'factory')
+        factory = self.callable_factory(path)
         if self._registered(factory):
             return lambda: factory(*args)
         if factory is copyreg._reconstructor:

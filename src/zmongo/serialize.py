@@ -108,7 +108,11 @@ A document names classes and factories; it never decides what code runs
   shapes their ``__reduce__`` gives (Python 3 or 2): collections already
   in the document, numbers, short strings, codecs Python has loaded -- not
   ``bytes(10**12)``, ``list(range(10**12))`` or
-  ``Fraction('1e999999999')``;
+  ``Fraction('1e999999999')``, nor ``str`` of anything but a str (or
+  bytes and a codec), nor a dict or set of more than
+  ``_safety.MAX_SAME_HASH`` distinct keys of one hash value, nor a zone
+  name without a zone file, nor a ``Flag`` value beyond the class's own
+  flags;
 * loadable when trusted: instances of any other class (``_py_type``, the
   pickle helpers ``copyreg._reconstructor`` / ``copyreg.__newobj__``), made
   as pickle makes them -- ``__new__`` (``object.__new__`` for protocol 0)
@@ -120,10 +124,15 @@ A document names classes and factories; it never decides what code runs
   standard-library types above;
 * ``_py_constant`` and stored classes (``{'_py_type': 'type', ...}``)
   resolve to attributes of imported or trusted modules: references, never
-  called;
+  called (a function by its own dotted name only); names are looked up in
+  module ``__dict__``\ s and with ``inspect.getattr_static`` in classes,
+  so no module ``__getattr__`` hook or property runs;
 * a module that is not imported is imported for a document only when it
-  lies under a trusted prefix (zmongo's own ``zmongo.container`` and
-  ``zmongo.serialize`` always do);
+  lies under a trusted prefix, or is zmongo's own ``zmongo.container`` or
+  ``zmongo.serialize`` (whose plain classes are still not trusted); never
+  a ``__main__`` module;
+* a state's attribute names are strings; a ``(dict, slots)`` state sets
+  only declared slots;
 * values nest at most 100 levels deep, as in MongoDB.
 
 Anything else is refused with ``UnsafeDocumentError`` (a document naming
@@ -717,10 +726,12 @@ class ObjectWriter:
 
 
 def _slots_state(obj, state):
-    """``(dict, slots)`` for ``Persistent.__setstate__``, which sets every
-    name of ``slots`` with ``setattr``: only the slots the class declares
-    may be set (never ``_p_jar``, ``__class__`` or other names a document
-    must not choose)."""
+    """``(dict, slots)`` for ``Persistent.__setstate__`` (or a plain
+    object's state), which sets every name of ``slots`` with ``setattr``:
+    only the slots the class declares may be set (never ``_p_jar``,
+    ``__class__`` or other names a document must not choose).  The dict
+    part goes into ``__dict__``, where any name is an attribute only: it
+    must be made of strings."""
     inst_dict, slots = state
     if inst_dict is not None and not isinstance(inst_dict, dict):
         raise interfaces.DocumentLoadError(
@@ -733,8 +744,13 @@ def _slots_state(obj, state):
             'the state of %s is not (dict, slots): its second part is %s'
             % (type(obj).__name__, type(slots).__name__))
     declared = set(copyreg._slotnames(type(obj)))
-    for name in list(slots) + list(inst_dict or ()):
-        if not isinstance(name, str) or name.startswith(('_p_', '_v_')) or \
+    for name in inst_dict or ():
+        if type(name) is not str:
+            raise interfaces.DocumentLoadError(
+                'the state of %s has the attribute name %s; attribute '
+                'names are strings' % (type(obj).__name__, _describe(name)))
+    for name in slots:
+        if type(name) is not str or name.startswith(('_p_', '_v_')) or \
                 (name.startswith('__') and name.endswith('__')):
             raise interfaces.UnsafeDocumentError(
                 'the state of %s names the attribute %r, which a document '
@@ -892,15 +908,19 @@ class ObjectReader:
             klass = self._lookup(dbref.collection, 'collection')
         except interfaces.DocumentLoadError:
             raise ImportError(
-                'collection %s.%s maps to no class: it is not a dotted class '
-                'path and %s has no entry for it' % (
+                'collection %s.%s maps to no class: it is not the dotted '
+                'path of a class found where documents may look (import its '
+                'module before loading, or trust it with trust_modules()) '
+                'and %s has no entry for it' % (
                     dbref.database, dbref.collection,
                     self._jar.name_map_collection)) from None
         if not (isinstance(klass, type) and
                 issubclass(klass, persistent.Persistent)):
             raise ImportError('collection %s.%s names %s, not a persistent '
-                              'class' % (dbref.database, dbref.collection,
-                                         _describe(klass)))
+                              'class; only persistent.Persistent subclasses '
+                              'have documents of their own'
+                              % (dbref.database, dbref.collection,
+                                 _describe(klass)))
         return klass
 
     def _document_class(self, doc):
@@ -966,7 +986,7 @@ class ObjectReader:
                     state.collection, state.id,
                     oid.database if isinstance(oid, bson.DBRef)
                     else self._jar.default_database)
-            return self.get_ghost(state)
+            return self._reference(state)
         for serializer in self._serializers:
             if serializer.can_read(state):
                 return serializer.read(state)
@@ -1018,18 +1038,7 @@ class ObjectReader:
     def _dict_value(self, state, obj, _persistent=True):
         """A stored sub-document (plain or ``dict_data`` form) as a dict."""
         if len(state) == 1 and type(state.get(_names.DICT_DATA)) is list:
-            data = {}
-            try:
-                for index, pair in enumerate(state[_names.DICT_DATA]):
-                    if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                        raise interfaces.DocumentLoadError(
-                            'malformed %s entry %s: expected [key, value]'
-                            % (_names.DICT_DATA, _describe(pair)))
-                    data[self._key(pair[0], obj)] = \
-                        self.get_object(pair[1], obj, _persistent)
-            except _LOAD_ERRORS as err:
-                raise _in_field(_in_field(err, index), _names.DICT_DATA)
-            return data
+            return self._dict_data(state[_names.DICT_DATA], obj, _persistent)
         # Most values are their own Python value: no call for those.
         as_is = _READ_AS_IS
         get_object = self.get_object
@@ -1040,6 +1049,40 @@ class ObjectReader:
                     else get_object(value, obj, _persistent)
         except _LOAD_ERRORS as err:
             raise _in_field(err, name)
+        return data
+
+    def _dict_data(self, pairs, obj, _persistent):
+        """``dict_data``'s ``[[key, value], ...]`` as a dict.  The keys are
+        read first and checked (:func:`zmongo._safety.check_hashes`)
+        before any is inserted: keys of colliding hashes would make the
+        insertions quadratic."""
+        keys = []
+        try:
+            for index, pair in enumerate(pairs):
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise interfaces.DocumentLoadError(
+                        'malformed %s entry %s: expected [key, value]'
+                        % (_names.DICT_DATA, _describe(pair)))
+                key = self._key(pair[0], obj)
+                try:
+                    hash(key)
+                except TypeError as err:
+                    raise interfaces.DocumentLoadError(
+                        'the key %s cannot be a dict key: %s'
+                        % (_describe(key), err)) from None
+                keys.append(key)
+        except _LOAD_ERRORS as err:
+            raise _in_field(_in_field(err, index), _names.DICT_DATA)
+        try:
+            _safety.check_hashes(keys, 'the keys of this dict')
+        except _LOAD_ERRORS as err:
+            raise _in_field(err, _names.DICT_DATA)
+        data = {}
+        try:
+            for index, (key, pair) in enumerate(zip(keys, pairs)):
+                data[key] = self.get_object(pair[1], obj, _persistent)
+        except _LOAD_ERRORS as err:
+            raise _in_field(_in_field(err, index), _names.DICT_DATA)
         return data
 
     def _key(self, state, obj):
@@ -1067,26 +1110,74 @@ class ObjectReader:
             raise interfaces.DocumentLoadError(
                 'stored reference must be a dotted name, not %s'
                 % _describe(path))
-        return self._lookup(path, 'stored reference')
+        return self._policy.check_reference(
+            path, self._lookup(path, 'stored reference'))
 
     def _aware_datetime(self, state):
-        utc = state[_names.PY_AWARE_DATETIME]
-        offset = datetime.timedelta(seconds=state.get('utcoffset', 0))
-        zone = state.get('zone')
-        if zone:
-            tz = zoneinfo.ZoneInfo(zone)
-        else:
-            tz = datetime.timezone(offset)
-        microsecond = state.get('microsecond', 0)
-        wall = state.get('local')
-        if isinstance(wall, datetime.datetime):
-            # The wall time as written, with its zone: exact even where the
-            # zone's rules make a wall time ambiguous or nonexistent.
-            return wall.replace(microsecond=microsecond, tzinfo=tz,
-                                fold=state.get('fold', 0))
-        value = utc.replace(microsecond=microsecond,
-                            tzinfo=datetime.timezone.utc)
-        return value.astimezone(tz)
+        """A time-zone-aware datetime (see the format above), each field
+        checked: a bad one is a DocumentLoadError naming it (an
+        ``OverflowError`` from a huge offset must not escape as itself,
+        which an application skipping bad documents would not catch)."""
+        field = _names.PY_AWARE_DATETIME
+        try:
+            utc = state[field]
+            if type(utc) is not datetime.datetime:
+                raise interfaces.DocumentLoadError(
+                    'must be a date, not %s' % _describe(utc))
+            field = 'utcoffset'
+            seconds = state.get(field, 0)
+            if type(seconds) not in (int, float, bson.Int64) or \
+                    not -86400 < seconds < 86400:
+                raise interfaces.DocumentLoadError(
+                    'must be seconds within a day, not %s'
+                    % _describe(seconds))
+            field = 'zone'
+            zone = state.get(field)
+            if zone is not None and not isinstance(zone, str):
+                raise interfaces.DocumentLoadError(
+                    'must be a zone name, not %s' % _describe(zone))
+            if zone and not _safety.known_zone(zone):
+                raise interfaces.DocumentLoadError(
+                    'names no zone known here (neither on zoneinfo.TZPATH '
+                    'nor in the tzdata package): %s' % _describe(zone))
+            field = 'microsecond'
+            microsecond = state.get(field, 0)
+            if type(microsecond) not in (int, bson.Int64) or \
+                    not 0 <= microsecond < 1000000:
+                raise interfaces.DocumentLoadError(
+                    'must be 0..999999, not %s' % _describe(microsecond))
+            field = 'fold'
+            fold = state.get(field, 0)
+            if fold not in (0, 1) or type(fold) not in (int, bson.Int64):
+                raise interfaces.DocumentLoadError(
+                    'must be 0 or 1, not %s' % _describe(fold))
+            field = 'local'
+            wall = state.get(field)
+            if wall is not None and type(wall) is not datetime.datetime:
+                raise interfaces.DocumentLoadError(
+                    'must be a date, not %s' % _describe(wall))
+            field = None
+            try:
+                if zone:
+                    tz = zoneinfo.ZoneInfo(zone)
+                else:
+                    tz = datetime.timezone(
+                        datetime.timedelta(seconds=seconds))
+                if wall is not None:
+                    # The wall time as written, with its zone: exact even
+                    # where the zone's rules make a wall time ambiguous or
+                    # nonexistent.
+                    return wall.replace(microsecond=microsecond, tzinfo=tz,
+                                        fold=fold)
+                value = utc.replace(microsecond=microsecond,
+                                    tzinfo=datetime.timezone.utc)
+                return value.astimezone(tz)
+            except _BUILD_ERRORS + (OSError,) as err:
+                raise interfaces.DocumentLoadError(
+                    'cannot make an aware datetime of it: %s: %s'
+                    % (type(err).__name__, err)) from None
+        except interfaces.DocumentLoadError as err:
+            raise _in_field(err, field) if field else err
 
     def _factory(self, path, args):
         """What would make the value of ``_py_factory`` ``path`` from
@@ -1166,8 +1257,14 @@ class ObjectReader:
                 raise _in_field(err, _names.PY_PERSISTENT_TYPE)
             return copyreg.__newobj__(klass)
         path = state.pop(_names.PY_FACTORY)
-        field = _names.PY_FACTORY_ARGS
+        field = _names.PY_FACTORY
         try:
+            if not isinstance(path, str):
+                raise interfaces.DocumentLoadError(
+                    'factory must be a dotted name, not %s' % _describe(path))
+            # Refused for what it is before its arguments are read.
+            self._policy.callable_factory(path)
+            field = _names.PY_FACTORY_ARGS
             args = self.get_object(state.pop(_names.PY_FACTORY_ARGS, []),
                                    obj, _persistent=False)
             if not isinstance(args, (list, tuple)):
@@ -1190,14 +1287,42 @@ class ObjectReader:
 
     @staticmethod
     def _set_state(sub_obj, state):
+        """Set a plain object's stored state as pickle would, but only
+        attributes by name: a ``__dict__`` of ``str`` keys (others break
+        ``getattr``/``vars`` users and cannot be written back), and only
+        the slots its class declares (never ``__class__`` or another name
+        that would change what the object is)."""
         setstate = getattr(sub_obj, '__setstate__', None)
         if setstate is not None:
+            if isinstance(state, (list, tuple)) and len(state) == 2 and \
+                    type(sub_obj).__setstate__ is \
+                    persistent.Persistent.__setstate__:
+                # Persistent's own __setstate__ setattr()s every slot name.
+                state = _slots_state(sub_obj, state)
             setstate(state)
             return
-        if isinstance(state, tuple) and len(state) == 2:
-            state, slots = state
-            for name, value in (slots or {}).items():
-                setattr(sub_obj, name, value)
+        slots = None
+        if isinstance(state, (tuple, list)) and len(state) == 2 and \
+                (state[0] is None or isinstance(state[0], dict)) and \
+                (state[1] is None or isinstance(state[1], dict)):
+            state, slots = _slots_state(sub_obj, state)
+        if not state:
+            state = {}
+        elif not isinstance(state, dict):
+            try:
+                state = dict(state)
+            except (TypeError, ValueError) as err:
+                raise interfaces.DocumentLoadError(
+                    'the state of %s is not an attribute dict: %s'
+                    % (type(sub_obj).__name__, err)) from None
+        for name in state:
+            if type(name) is not str:
+                raise interfaces.DocumentLoadError(
+                    'the state of %s has the attribute name %s; attribute '
+                    'names are strings' % (type(sub_obj).__name__,
+                                           _describe(name)))
+        for name, value in (slots or {}).items():
+            setattr(sub_obj, name, value)
         if state:
             sub_obj.__dict__.update(state)
 
@@ -1219,11 +1344,12 @@ class ObjectReader:
                     state = self.get_object(state_doc[_PY_STATE], obj, False)
                 except _LOAD_ERRORS as err:
                     raise _in_field(err, _PY_STATE)
-                if type(state) is list and len(state) == 2 and \
+                if type(state) in (list, tuple) and len(state) == 2 and \
                         type(obj).__setstate__ is \
                         persistent.Persistent.__setstate__:
                     # ``(dict, slots)`` from persistent's ``__getstate__``
-                    # (a class with ``__slots__``), stored as an array.
+                    # (a class with ``__slots__``), stored as an array (or
+                    # as a ``builtins.tuple`` factory: checked alike).
                     try:
                         state = _slots_state(obj, state)
                     except _LOAD_ERRORS as err:
@@ -1241,6 +1367,27 @@ class ObjectReader:
                 'cannot load it into %s: %s: %s' % (
                     type(obj).__name__, type(err).__name__, err)),
                 doc.get(_names.ID), oid.database, oid.collection) from err
+
+    def _reference(self, dbref):
+        """The object a ``DBRef`` value stands for.  A reference that leads
+        to no usable class is an error of the document holding it, at the
+        field holding it (the path is added as the error rises); the
+        message says what the reference found."""
+        obj = self._jar.cached_object(dbref)
+        if obj is not None:
+            return obj
+        try:
+            klass = self._resolve(dbref, None)
+        except ImportError as err:
+            raise interfaces.DocumentLoadError(
+                'the reference %r leads to no class: %s' % (dbref, err)
+            ) from None
+        except _LOAD_ERRORS as err:
+            located = _located(err, dbref.id, dbref.database,
+                               dbref.collection)
+            raise type(err)('the reference %r leads to no usable class: %s'
+                            % (dbref, located)) from None
+        return self.new_ghost(dbref, klass)
 
     def get_ghost(self, dbref, klass=None):
         """The object for ``dbref``: the one already loaded in this
