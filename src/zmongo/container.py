@@ -107,7 +107,7 @@ _SENTINEL = object()
 _CACHE_ANNOTATION = 'zmongo.container.items'
 _PENDING_ANNOTATION = 'zmongo.container.pending'
 _ZODB_PREFIX = _names.ZODB_PARENT_PREFIX
-_INDEX_PREFIX = 'zmongo_container_'
+_INDEX_PREFIX = _names.CONTAINER_INDEX_PREFIX
 
 
 # --------------------------------------------------------------------------
