@@ -268,6 +268,34 @@ def _restore_parent(obj, container):
         state['__parent__'] = container
 
 
+def _stored_parents(obj):
+    """The Mongo containers holding ``obj`` as an item by its stored parent
+    field (each container names the field: ``_m_parent_key``)."""
+    if isinstance(obj, persistent.Persistent) and obj._p_changed is None:
+        obj._p_activate()
+    state = getattr(obj, '__dict__', None) or {}
+    return [value for field, value in list(state.items())
+            if isinstance(value, MongoContainer) and
+            value._m_parent_key == field]
+
+
+def _is_inside(target, obj, limit=10000):
+    """True if ``target`` is ``obj`` or lies inside it, following both the
+    ``__parent__`` chain and the stored parent fields."""
+    seen = {}       # id -> object: kept alive, so no id is reused meanwhile
+    todo = [target]
+    while todo and len(seen) < limit:
+        current = todo.pop()
+        if current is obj:
+            return True
+        if current is None or id(current) in seen:
+            continue
+        seen[id(current)] = current
+        todo.append(getattr(current, '__parent__', None))
+        todo.extend(_stored_parents(current))
+    return False
+
+
 def _check_value(value):
     """Refuse, before any event, a value zmongo could not store."""
     if ILocation.providedBy(value) and not IContained.providedBy(value):
@@ -899,6 +927,27 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         jar = self._m_jar
         self._m_check_collection(value, jar)
         self._m_check_name(value, name, setting)
+        self._m_check_not_inside(value)
+
+    def _m_check_not_inside(self, value):
+        """Refuse (``TypeError``, as Zope's ``checkObject`` does) to move
+        ``value`` into this container when this container is ``value`` or
+        lies inside it.
+
+        Zope only walks the ``__parent__`` chain, which is where the
+        container was reached from: through an ``AllItemsMongoContainer``
+        an item of ``value`` has that container as its parent, and the
+        move would make ``value`` its own ancestor (a cycle: stored, it
+        would vanish from every path; dispatching its events would recurse
+        without end).  So the stored chain is walked too: an item of a
+        Mongo container holds that container in its parent field."""
+        if _is_inside(self, value):
+            raise TypeError(
+                'cannot move %r into %r: that container is %r itself or '
+                'one of its items (at any depth, following the parent '
+                'fields of the documents), and an object cannot be added '
+                'to itself or its children; move it somewhere outside it'
+                % (value, self, value))
 
     def _m_check_name(self, value, name, setting):
         """Raise if the stored ``value`` cannot be named ``name`` here."""
