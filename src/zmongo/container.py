@@ -796,7 +796,26 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def __getitem__(self, key):
         key = _lookup_name(key)
-        return _locate(self._m_stored(key), self, key)
+        jar = self._m_jar
+        moved = self._m_moved_away(jar, key)
+        if moved is not None:
+            return moved
+        return _locate(self._m_stored(key, jar), self, key)
+
+    def _m_moved_away(self, jar, key):
+        """The item that moved out of this container as ``key`` in the first
+        step of a move (``target[new] = obj``) and is not let go yet (``del
+        self[key]``), as it is now located; else None.  Like a
+        ``BTreeContainer``, the container keeps it under its old name until
+        the second step: the name is taken (adding there is a
+        ``KeyError``) and lookups give the moved object, left where it is.
+        """
+        moved = _moves.peek(jar, self, key)
+        if moved is None or not _moves.has_moved_away(moved, self, key):
+            return None
+        if isinstance(moved, ContainedValue):
+            return moved._v_proxy
+        return moved
 
     def get(self, key, default=None):
         key = _lookup_name(key)
@@ -808,6 +827,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
     def __contains__(self, key):
         key = _lookup_name(key)
         jar = self._m_jar
+        if self._m_moved_away(jar, key) is not None:
+            return True
         db_name, coll_name = self._m_location(jar)
         cache = self._m_cache(jar, db_name, coll_name)
         if cache is not None:
