@@ -235,7 +235,33 @@ class ContainedValue(MongoContained, persistent.Persistent):
             proxy = self._v_proxy = ContainedProxy(value)
         proxy.__parent__ = container
         proxy.__name__ = name
+        self._v_parent, self._v_name = container, name
+        _remember_holder(self, proxy)
         return proxy
+
+
+_HOLDERS_ANNOTATION = 'zmongo.container.value_holders'
+
+
+def _remember_holder(holder, proxy):
+    """Keep, for the transaction, which ``ContainedValue`` handed ``proxy``
+    out: the proxy is all a move gives the target container, and it does
+    not hold its document (which the identity map holds weakly only)."""
+    annotations = getattr(holder._p_jar, 'annotations', None)
+    if annotations is not None:
+        holders = annotations.setdefault(_HOLDERS_ANNOTATION, {})
+        holders[id(proxy)] = (proxy, holder)
+
+
+def _holder_of(jar, proxy):
+    """The ``ContainedValue`` that handed ``proxy`` out in this
+    transaction, or None."""
+    holders = (getattr(jar, 'annotations', None) or {}).get(
+        _HOLDERS_ANNOTATION) or {}
+    entry = holders.get(id(proxy))
+    if entry is None or entry[0] is not proxy:
+        return None
+    return entry[1]
 
 
 def _locate(obj, container, name):
@@ -917,15 +943,22 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         key = check_new_name(key)
         _check_value(value)
         origin = None
+        holder = None
         if stored_as_is(value) and value._p_oid is not None:
             # Checked before any event: a refused item stays as it was.
             self._m_check_item(key, value, setting=True)
             # Where it is now: if this is a move, the old container lets it
             # go at ``del old_container[old_name]`` (see zmongo._moves).
             origin = (value.__parent__, value.__name__)
+        elif isinstance(value, ContainedProxy):
+            holder = self._m_holder_of(value)
+            if holder is not None:
+                # A plain value moving (or renamed) within the collection:
+                # its document moves with it, as a stored item's does.
+                origin = (value.__parent__, value.__name__)
 
         def setitemf(key, value):
-            self._m_setitemf(key, value, origin)
+            self._m_setitemf(key, value, origin, holder)
 
         _contained.setitem(self, setitemf, key, value)
 
@@ -979,13 +1012,46 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         id-named containers)."""
         self[key] = value
 
-    def _m_setitemf(self, key, value, origin=None):
+    def _m_holder_of(self, proxy):
+        """The ``ContainedValue`` document behind ``proxy`` (a plain value a
+        Mongo container handed out), if it can simply move here: it is an
+        item of a container over this collection and data manager.  Else
+        None (the value then gets a new document here)."""
+        source = getattr(proxy, '__parent__', None)
+        name = getattr(proxy, '__name__', None)
+        if not isinstance(source, MongoContainer) or name is None or \
+                isinstance(source, IdNamesMongoContainer) or \
+                isinstance(self, IdNamesMongoContainer):
+            # Id-named: a document's name is its _id, which cannot change.
+            return None
+        jar = self._m_jar
+        if source._m_jar is not jar or \
+                source._m_location(jar) != self._m_location(jar):
+            return None
+        holder = _holder_of(jar, proxy)
+        if holder is None or holder._v_proxy is not proxy or \
+                holder._p_jar is not jar:
+            return None
+        try:
+            # Still that item (not removed since it was handed out).
+            current = source._m_stored(name, jar)
+        except KeyError:
+            return None
+        return holder if current is holder else None
+
+    def _m_setitemf(self, key, value, origin=None, stored=None):
         """Store ``value`` (as ``containedEvent`` made it) under ``key``;
         ``origin`` is the ``(parent, name)`` it had if it was stored
-        already."""
+        already, ``stored`` the document object to keep for it (the
+        ``ContainedValue`` of a plain value moving here), if any."""
         jar = self._m_jar
         db_name, coll_name = self._m_location(jar)
-        stored = _storable(value)
+        if stored is None:
+            stored = _storable(value)
+        if isinstance(stored, ContainedValue):
+            # Where its value is handed out now (tells a move's second step
+            # that it moved away: ``_moves.has_moved_away``).
+            stored._v_parent, stored._v_name = self, key
         if origin is not None and origin[0] is not None and \
                 origin != (self, key):
             _moves.record(jar, origin[0], origin[1], stored)
@@ -1425,13 +1491,21 @@ class SimpleMongoContainer(_sample.SampleContainer, persistent.Persistent):
     def __delitem__(self, key):
         key = _lookup_name(key)
         obj = self._m_data[key]
-        if IContained.providedBy(obj) and \
-                _moves.has_moved_away(obj, self, key):
+        handed_out = obj if IContained.providedBy(obj) else \
+            self.__dict__.get('_v_proxies', {}).get(key)
+        if handed_out is not obj and handed_out is not None and \
+                getProxiedObject(handed_out) is not obj:
+            handed_out = None     # a proxy of another value (not this one)
+        if handed_out is not None and \
+                _moves.has_moved_away(handed_out, self, key):
             # The second half of a move (``target[new] = obj``; ``del
             # self[old]``): as a BTreeContainer, only let the entry go --
-            # the object's document is its new container's item now.
-            _contained.uncontained(obj, self, key)
+            # the object's document is its new container's item now.  A
+            # plain value is judged by the proxy it was handed out in.
+            _contained.uncontained(handed_out, self, key)
             del self._m_data[key]
+            if handed_out is not obj:
+                self.__dict__['_v_proxies'].pop(key, None)
             self._p_changed = True
             return
         _contained.uncontained(self._m_present(key, obj), self, key)
