@@ -23,6 +23,8 @@ standalone mode with the write that undoes it.  Errors become zmongo's:
 ``ConflictError``, ``DuplicateKeyError``, ``SerializationError`` naming the
 object and the attribute that could not be stored.
 """
+import re
+
 import bson
 import bson.errors
 import pymongo.errors
@@ -351,11 +353,31 @@ def too_large(writes, err):
         'a document is larger than MongoDB allows: %s' % str(err)[:300])
 
 
+def container_name_taken(db_name, coll_name, first):
+    """The retryable ``NameConflictError`` for a duplicate key on a
+    container's unique ``(parent, key)`` index (another transaction added
+    the name first: a conflict, as in a ``BTreeContainer``), else None."""
+    match = re.search(r'index: (\S+)', first.get('errmsg') or '')
+    if match is None or \
+            not match.group(1).startswith(_names.CONTAINER_INDEX_PREFIX):
+        return None
+    return interfaces.NameConflictError(
+        'name conflict in %s.%s: another transaction added an item of the '
+        'same container with the same name first (%s, index %s); retry the '
+        'transaction (transaction.manager.attempts()): the name is taken '
+        'then' % (db_name, coll_name,
+                  first.get('keyValue') or first.get('errmsg'),
+                  match.group(1)))
+
+
 def bulk_error(db_name, coll_name, err, writes=None):
     first = (err.details.get('writeErrors') or [{}])[0]
     if first.get('code') in TOO_LARGE and writes is not None:
         return too_large(writes, err)
     if first.get('code') in DUPLICATE_KEY:
+        name_taken = container_name_taken(db_name, coll_name, first)
+        if name_taken is not None:
+            return name_taken
         return interfaces.DuplicateKeyError(
             'duplicate key in %s.%s: %s is already taken (%s)' % (
                 db_name, coll_name, first.get('keyValue'),

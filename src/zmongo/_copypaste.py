@@ -30,9 +30,9 @@ section of ``docs/containers.rst`` for the behaviour they give.
   ``zope.copy`` hooks.  A Mongo container's items are documents of a
   collection, not part of its state, so pickling it (what ``zope.copy``
   does) would give an empty copy; the hook copies the items too and the
-  copy stores them when it is added somewhere (:func:`adopt_copied_items`,
-  before the ``ObjectAddedEvent`` reaches the items, as it does for a
-  ``BTreeContainer``'s copy).  A :class:`~zmongo.container.
+  copy stores them when it is added somewhere (:func:`store_copied_items`,
+  before the ``ObjectAddedEvent`` reaches the items, so each item copy gets
+  it, as in a ``BTreeContainer``'s copy).  A :class:`~zmongo.container.
   SimpleMongoContainer` keeps its items in its state; its hook only makes
   sure they are located in it, so ``zope.location``'s hook copies them
   rather than sharing them.
@@ -71,7 +71,8 @@ from zmongo import interfaces
 __all__ = [
     'IdNamesNameChooser', 'MongoObjectCopier', 'MongoObjectMover',
     'contained_copier', 'contained_mover', 'MongoContainerCopyHook',
-    'SimpleContainerCopyHook', 'adopt_copied_items', 'remove_with_container',
+    'SimpleContainerCopyHook', 'store_copied_items', 'adopt_copied_items',
+    'remove_with_container',
 ]
 
 #: The volatile attribute of a container copy holding its items' copies
@@ -319,16 +320,22 @@ class SimpleContainerCopyHook:
         raise ResumeCopy
 
 
-@adapter(interfaces.IMongoContainer, IObjectAddedEvent)
-def adopt_copied_items(box, event):
-    """A container copy was added: store the copies of its items in it
-    (no events of their own: Zope dispatches the ``ObjectAddedEvent`` of
-    the copy to them next, as to a ``BTreeContainer`` copy's items).  Also
-    called for a container copied inside a copy, when that event reaches
-    it."""
+def store_copied_items(box):
+    """Store in ``box`` the copies of its original's items that
+    :class:`MongoContainerCopyHook` left on it, if any (no events of their
+    own: the ``ObjectAddedEvent`` of the copy reaches them next, as it
+    reaches a ``BTreeContainer`` copy's items).  Return True if there were
+    some.
+
+    Called by :class:`zmongo.sublocations.MongoContainerSublocations` when
+    Zope dispatches that event to the copy's items: zope.container's
+    dispatcher may run before :func:`adopt_copied_items` (both subscribe to
+    the same event), and it must find the items stored -- at every level of
+    a copied tree, each container copy storing its own as the dispatch
+    reaches it."""
     copies = box.__dict__.pop(_COPIED_ITEMS, None)
     if not copies:
-        return
+        return False
     try:
         box._m_get_parent_key_value()
     except ValueError:
@@ -336,10 +343,22 @@ def adopt_copied_items(box, event):
         # it gets now rather than at commit (what the commit would do).
         parent_jar = getattr(box.__parent__, '_p_jar', None)
         if parent_jar is None or not hasattr(parent_jar, 'add'):
+            box.__dict__[_COPIED_ITEMS] = copies
             raise
         parent_jar.add(box)
     for name, item in copies:
         box._m_adopt(name, item)
+    return True
+
+
+@adapter(interfaces.IMongoContainer, IObjectAddedEvent)
+def adopt_copied_items(box, event):
+    """A container copy was added: store the copies of its items in it
+    (:func:`store_copied_items`).  In a site without zope.container's
+    sublocation dispatcher, this is what stores them; with it, the
+    dispatcher has usually stored them already (through
+    ``MongoContainerSublocations``), and this finds nothing left to do."""
+    store_copied_items(box)
 
 
 # --------------------------------------------------------------------------

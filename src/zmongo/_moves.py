@@ -44,6 +44,17 @@ def record(jar, source, name, obj):
     records[(id(source), name)] = (source, obj)
 
 
+def peek(jar, source, name):
+    """The object that moved out of ``source`` as ``name`` and has not been
+    let go since, or None; the record stays.  Until the second step, the
+    old name is still taken, as in a ``BTreeContainer``."""
+    records = _records(jar)
+    if not records:
+        return None
+    entry = records.get((id(source), name))
+    return None if entry is None else entry[1]
+
+
 def take(jar, source, name):
     """The object that moved out of ``source`` as ``name`` and has not been
     let go since, or None (and the record is dropped either way)."""

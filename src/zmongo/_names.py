@@ -21,6 +21,10 @@ TYPE_PATH = 'path'
 #: ``'zodb-<hex oid>'`` (a Mongo container's parent field).
 ZODB_PARENT_PREFIX = 'zodb-'
 
+#: The prefix of the names of the containers' indexes; the unique one is
+#: ``CONTAINER_INDEX_PREFIX + '<parent field>_<name field>'``.
+CONTAINER_INDEX_PREFIX = 'zmongo_container_'
+
 #: Keys that give a sub-document a meaning other than "plain dict".
 META_KEYS = frozenset({
     PY_TYPE, PY_FACTORY, PY_FACTORY_ARGS, PY_PERSISTENT_TYPE, PY_CONSTANT,

@@ -107,7 +107,7 @@ _SENTINEL = object()
 _CACHE_ANNOTATION = 'zmongo.container.items'
 _PENDING_ANNOTATION = 'zmongo.container.pending'
 _ZODB_PREFIX = _names.ZODB_PARENT_PREFIX
-_INDEX_PREFIX = 'zmongo_container_'
+_INDEX_PREFIX = _names.CONTAINER_INDEX_PREFIX
 
 
 # --------------------------------------------------------------------------
@@ -235,7 +235,33 @@ class ContainedValue(MongoContained, persistent.Persistent):
             proxy = self._v_proxy = ContainedProxy(value)
         proxy.__parent__ = container
         proxy.__name__ = name
+        self._v_parent, self._v_name = container, name
+        _remember_holder(self, proxy)
         return proxy
+
+
+_HOLDERS_ANNOTATION = 'zmongo.container.value_holders'
+
+
+def _remember_holder(holder, proxy):
+    """Keep, for the transaction, which ``ContainedValue`` handed ``proxy``
+    out: the proxy is all a move gives the target container, and it does
+    not hold its document (which the identity map holds weakly only)."""
+    annotations = getattr(holder._p_jar, 'annotations', None)
+    if annotations is not None:
+        holders = annotations.setdefault(_HOLDERS_ANNOTATION, {})
+        holders[id(proxy)] = (proxy, holder)
+
+
+def _holder_of(jar, proxy):
+    """The ``ContainedValue`` that handed ``proxy`` out in this
+    transaction, or None."""
+    holders = (getattr(jar, 'annotations', None) or {}).get(
+        _HOLDERS_ANNOTATION) or {}
+    entry = holders.get(id(proxy))
+    if entry is None or entry[0] is not proxy:
+        return None
+    return entry[1]
 
 
 def _locate(obj, container, name):
@@ -266,6 +292,34 @@ def _restore_parent(obj, container):
     state = getattr(obj, '__dict__', None)
     if state is not None and state.get('__parent__') is None:
         state['__parent__'] = container
+
+
+def _stored_parents(obj):
+    """The Mongo containers holding ``obj`` as an item by its stored parent
+    field (each container names the field: ``_m_parent_key``)."""
+    if isinstance(obj, persistent.Persistent) and obj._p_changed is None:
+        obj._p_activate()
+    state = getattr(obj, '__dict__', None) or {}
+    return [value for field, value in list(state.items())
+            if isinstance(value, MongoContainer) and
+            value._m_parent_key == field]
+
+
+def _is_inside(target, obj, limit=10000):
+    """True if ``target`` is ``obj`` or lies inside it, following both the
+    ``__parent__`` chain and the stored parent fields."""
+    seen = {}       # id -> object: kept alive, so no id is reused meanwhile
+    todo = [target]
+    while todo and len(seen) < limit:
+        current = todo.pop()
+        if current is obj:
+            return True
+        if current is None or id(current) in seen:
+            continue
+        seen[id(current)] = current
+        todo.append(getattr(current, '__parent__', None))
+        todo.extend(_stored_parents(current))
+    return False
 
 
 def _check_value(value):
@@ -768,7 +822,26 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def __getitem__(self, key):
         key = _lookup_name(key)
-        return _locate(self._m_stored(key), self, key)
+        jar = self._m_jar
+        moved = self._m_moved_away(jar, key)
+        if moved is not None:
+            return moved
+        return _locate(self._m_stored(key, jar), self, key)
+
+    def _m_moved_away(self, jar, key):
+        """The item that moved out of this container as ``key`` in the first
+        step of a move (``target[new] = obj``) and is not let go yet (``del
+        self[key]``), as it is now located; else None.  Like a
+        ``BTreeContainer``, the container keeps it under its old name until
+        the second step: the name is taken (adding there is a
+        ``KeyError``) and lookups give the moved object, left where it is.
+        """
+        moved = _moves.peek(jar, self, key)
+        if moved is None or not _moves.has_moved_away(moved, self, key):
+            return None
+        if isinstance(moved, ContainedValue):
+            return moved._v_proxy
+        return moved
 
     def get(self, key, default=None):
         key = _lookup_name(key)
@@ -780,6 +853,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
     def __contains__(self, key):
         key = _lookup_name(key)
         jar = self._m_jar
+        if self._m_moved_away(jar, key) is not None:
+            return True
         db_name, coll_name = self._m_location(jar)
         cache = self._m_cache(jar, db_name, coll_name)
         if cache is not None:
@@ -868,15 +943,22 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         key = check_new_name(key)
         _check_value(value)
         origin = None
+        holder = None
         if stored_as_is(value) and value._p_oid is not None:
             # Checked before any event: a refused item stays as it was.
             self._m_check_item(key, value, setting=True)
             # Where it is now: if this is a move, the old container lets it
             # go at ``del old_container[old_name]`` (see zmongo._moves).
             origin = (value.__parent__, value.__name__)
+        elif isinstance(value, ContainedProxy):
+            holder = self._m_holder_of(value)
+            if holder is not None:
+                # A plain value moving (or renamed) within the collection:
+                # its document moves with it, as a stored item's does.
+                origin = (value.__parent__, value.__name__)
 
         def setitemf(key, value):
-            self._m_setitemf(key, value, origin)
+            self._m_setitemf(key, value, origin, holder)
 
         _contained.setitem(self, setitemf, key, value)
 
@@ -899,6 +981,27 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         jar = self._m_jar
         self._m_check_collection(value, jar)
         self._m_check_name(value, name, setting)
+        self._m_check_not_inside(value)
+
+    def _m_check_not_inside(self, value):
+        """Refuse (``TypeError``, as Zope's ``checkObject`` does) to move
+        ``value`` into this container when this container is ``value`` or
+        lies inside it.
+
+        Zope only walks the ``__parent__`` chain, which is where the
+        container was reached from: through an ``AllItemsMongoContainer``
+        an item of ``value`` has that container as its parent, and the
+        move would make ``value`` its own ancestor (a cycle: stored, it
+        would vanish from every path; dispatching its events would recurse
+        without end).  So the stored chain is walked too: an item of a
+        Mongo container holds that container in its parent field."""
+        if _is_inside(self, value):
+            raise TypeError(
+                'cannot move %r into %r: that container is %r itself or '
+                'one of its items (at any depth, following the parent '
+                'fields of the documents), and an object cannot be added '
+                'to itself or its children; move it somewhere outside it'
+                % (value, self, value))
 
     def _m_check_name(self, value, name, setting):
         """Raise if the stored ``value`` cannot be named ``name`` here."""
@@ -909,13 +1012,46 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         id-named containers)."""
         self[key] = value
 
-    def _m_setitemf(self, key, value, origin=None):
+    def _m_holder_of(self, proxy):
+        """The ``ContainedValue`` document behind ``proxy`` (a plain value a
+        Mongo container handed out), if it can simply move here: it is an
+        item of a container over this collection and data manager.  Else
+        None (the value then gets a new document here)."""
+        source = getattr(proxy, '__parent__', None)
+        name = getattr(proxy, '__name__', None)
+        if not isinstance(source, MongoContainer) or name is None or \
+                isinstance(source, IdNamesMongoContainer) or \
+                isinstance(self, IdNamesMongoContainer):
+            # Id-named: a document's name is its _id, which cannot change.
+            return None
+        jar = self._m_jar
+        if source._m_jar is not jar or \
+                source._m_location(jar) != self._m_location(jar):
+            return None
+        holder = _holder_of(jar, proxy)
+        if holder is None or holder._v_proxy is not proxy or \
+                holder._p_jar is not jar:
+            return None
+        try:
+            # Still that item (not removed since it was handed out).
+            current = source._m_stored(name, jar)
+        except KeyError:
+            return None
+        return holder if current is holder else None
+
+    def _m_setitemf(self, key, value, origin=None, stored=None):
         """Store ``value`` (as ``containedEvent`` made it) under ``key``;
         ``origin`` is the ``(parent, name)`` it had if it was stored
-        already."""
+        already, ``stored`` the document object to keep for it (the
+        ``ContainedValue`` of a plain value moving here), if any."""
         jar = self._m_jar
         db_name, coll_name = self._m_location(jar)
-        stored = _storable(value)
+        if stored is None:
+            stored = _storable(value)
+        if isinstance(stored, ContainedValue):
+            # Where its value is handed out now (tells a move's second step
+            # that it moved away: ``_moves.has_moved_away``).
+            stored._v_parent, stored._v_name = self, key
         if origin is not None and origin[0] is not None and \
                 origin != (self, key):
             _moves.record(jar, origin[0], origin[1], stored)
@@ -1355,13 +1491,21 @@ class SimpleMongoContainer(_sample.SampleContainer, persistent.Persistent):
     def __delitem__(self, key):
         key = _lookup_name(key)
         obj = self._m_data[key]
-        if IContained.providedBy(obj) and \
-                _moves.has_moved_away(obj, self, key):
+        handed_out = obj if IContained.providedBy(obj) else \
+            self.__dict__.get('_v_proxies', {}).get(key)
+        if handed_out is not obj and handed_out is not None and \
+                getProxiedObject(handed_out) is not obj:
+            handed_out = None     # a proxy of another value (not this one)
+        if handed_out is not None and \
+                _moves.has_moved_away(handed_out, self, key):
             # The second half of a move (``target[new] = obj``; ``del
             # self[old]``): as a BTreeContainer, only let the entry go --
-            # the object's document is its new container's item now.
-            _contained.uncontained(obj, self, key)
+            # the object's document is its new container's item now.  A
+            # plain value is judged by the proxy it was handed out in.
+            _contained.uncontained(handed_out, self, key)
             del self._m_data[key]
+            if handed_out is not obj:
+                self.__dict__['_v_proxies'].pop(key, None)
             self._p_changed = True
             return
         _contained.uncontained(self._m_present(key, obj), self, key)

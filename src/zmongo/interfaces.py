@@ -208,6 +208,19 @@ class DuplicateKeyError(ValueError):
     """
 
 
+class NameConflictError(ConflictError, DuplicateKeyError):
+    """Two transactions added the same name to a container; this one lost.
+
+    Raised at commit when a container's unique ``(parent, key)`` index
+    refuses this transaction's write: another transaction took the name
+    first.  As for a ``BTreeContainer`` in ZODB, that is a conflict: a
+    ``ConflictError`` (so ``transaction.manager.attempts()`` retries, and
+    the retry gets a clean ``KeyError`` for the taken name), and still a
+    ``DuplicateKeyError`` for code catching that.  The message names the
+    collection, the container (its parent value) and the name.
+    """
+
+
 class RefusedItemError(zope.interface.Invalid, ValueError):
     """A container cannot hold this (already stored) object.
 
@@ -1006,9 +1019,11 @@ class IMongoContainer(IContainer):
         no attribute to take it from, or for a stored object that cannot be
         an item here (it lives in another collection, or an id-named
         container's name is not its ``_id``).  When two transactions add
-        the same name at once, the second to commit gets
-        ``DuplicateKeyError`` (or, in server-transaction mode, possibly
-        ``ConflictError``); a retry then sees the name taken.
+        the same name at once, the second to commit gets a
+        ``ConflictError`` (``NameConflictError`` when the unique index
+        refused it, also a ``DuplicateKeyError``), which
+        ``transaction.manager.attempts()`` retries; the retry then sees the
+        name taken.
 
         Moving an item here from another container over the same
         collection (``target[new] = obj; del source[old]``, what
