@@ -665,3 +665,85 @@ def test_everything_survives_a_restart(site):
     browser = site.browser(login=False)
     browser.open(ROOT + '/people/edsger')
     assert '<h1>Edsger</h1>' in browser.contents
+
+
+def test_move_a_person_to_the_archive_and_back(site):
+    """The archive is another container over the same collection: the
+    person's document (and its projects') stays where it is and only its
+    parent changes; moving back restores the first parent."""
+    root = site.root()
+    people_parent = 'zodb-' + root['people']._p_oid.hex()
+    archive_parent = 'zodb-' + root['archived-people']._p_oid.hex()
+    [before] = [d for d in site.documents('people') if d['key'] == 'alan']
+    projects = site.documents('projects')
+    browser = site.browser()
+    browser.open(ROOT)
+    browser.getLink('Archived people').click()
+    assert listed(browser) == []
+    browser.open(ROOT + '/people/alan/move')
+    assert browser.getControl(name='target').options == [
+        '/archived-people', '/people']
+    move(browser, '/people/alan', target='/archived-people')
+    assert browser.url == ROOT + '/archived-people/alan'
+    assert messages(browser) == ['Moved alan to /archived-people/alan.']
+    browser.open(ROOT + '/archived-people')
+    assert listed(browser) == [
+        (ROOT + '/archived-people/alan', 'Alan Turing', 'alan')]
+    browser.open(ROOT + '/people/alan')
+    assert status(browser) == 404
+    [moved] = [d for d in site.documents('people') if d['key'] == 'alan']
+    assert len(site.documents('people')) == 3
+    assert moved['_id'] == before['_id']
+    assert (before['parent'], moved['parent']) == (people_parent,
+                                                   archive_parent)
+    assert site.documents('projects') == projects
+    browser.open(ROOT + '/archived-people/alan/projects/bombe')
+    assert '<h1>The Bombe</h1>' in browser.contents
+    # Back again, under another name.
+    move(browser, '/archived-people/alan', 'turing', '/people')
+    assert browser.url == ROOT + '/people/turing'
+    assert messages(browser) == ['Moved alan to /people/turing.']
+    [back] = [d for d in site.documents('people') if d['key'] == 'turing']
+    assert (back['_id'], back['parent']) == (before['_id'], people_parent)
+    assert len(site.documents('people')) == 3
+    browser.open(ROOT + '/archived-people')
+    assert listed(browser) == []
+
+
+def test_move_a_note_to_the_archive_and_back(site):
+    browser = site.browser()
+    browser.open(ROOT + '/notes')
+    href, title, name = listed(browser)[0]
+    [before] = [d for d in site.documents('notes') if str(d['_id']) == name]
+    move(browser, href[len(ROOT):], target='/archived-notes', button='Move')
+    assert browser.url == ROOT + '/archived-notes/' + name
+    assert messages(browser) == ['Moved %s to /archived-notes/%s.'
+                                 % (name, name)]
+    browser.open(ROOT + '/notes')
+    assert name not in [n for _, _, n in listed(browser)]
+    browser.open(ROOT + '/archived-notes')
+    assert listed(browser) == [(ROOT + '/archived-notes/' + name, title,
+                                name)]
+    [moved] = [d for d in site.documents('notes') if str(d['_id']) == name]
+    assert len(site.documents('notes')) == 3
+    assert moved['parent'] == 'zodb-' + site.root()[
+        'archived-notes']._p_oid.hex() != before['parent']
+    move(browser, '/archived-notes/' + name, target='/notes', button='Move')
+    assert browser.url == href
+    assert messages(browser) == ['Moved %s to /notes/%s.' % (name, name)]
+    [back] = [d for d in site.documents('notes') if str(d['_id']) == name]
+    assert back['parent'] == before['parent']
+    assert len(site.documents('notes')) == 3
+
+
+def test_a_site_from_before_the_archives_gets_them(site):
+    root = site.root()
+    del root['archived-people'], root['archived-notes']
+    transaction.commit()
+    site.close()
+    site.open()
+    assert not site.seeded
+    assert isinstance(site.root()['archived-notes'], content.NotesArchive)
+    browser = site.browser(login=False)
+    browser.open(ROOT + '/archived-people')
+    assert status(browser) == 200

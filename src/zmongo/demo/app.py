@@ -219,7 +219,8 @@ class RootIndex(Page):
     title = 'Welcome'
 
     def containers(self):
-        return [self.context[name] for name in ('people', 'notes')]
+        return [self.context[name] for name, _ in content.CONTAINERS
+                if name in self.context]
 
 
 class Login(Page):
@@ -435,13 +436,22 @@ class Move(Page):
         """{path: container} of the containers the item may move to."""
         item = self.context
         parent = item.__parent__
-        if isinstance(parent, content.Projects):
-            boxes = [p.projects for p in parent.__parent__.__parent__.values()]
-        else:
-            boxes = [parent]
+        if isinstance(parent, content.Projects):   # to any person's
+            boxes = [person.projects for box in self.places(Person)
+                     for person in box.values()]
+        else:               # its container's archive, or back again
+            boxes = self.places(parent.factory)
         mover = IObjectMover(item)
         return {self.path(box): box for box in boxes
                 if box is parent or mover.moveableTo(box)}
+
+    def places(self, factory):
+        """The root folder's containers of ``factory``'s items."""
+        root = self.context
+        while not IRootFolder.providedBy(root):
+            root = root.__parent__
+        return [root[name] for name, _ in content.CONTAINERS
+                if name in root and root[name].factory is factory]
 
     def path(self, obj):
         return self.url(obj)[len(self.request.getApplicationURL()):]

@@ -1,9 +1,11 @@
 """The demo site's content: schemas, classes, name rules and seed data.
 
-The root folder lives in ZODB and holds two Mongo containers: ``people``
-(a :class:`People`, items named by the user) and ``notes`` (an
+The root folder lives in ZODB and holds four Mongo containers: ``people``
+(a :class:`People`, items named by the user), ``notes`` (an
 :class:`~zmongo.container.IdNamesMongoContainer`, items named by their
-``_id``).  Every person holds a ``projects`` container of its own, stored in
+``_id``) and their archives ``archived-people`` and ``archived-notes``
+(empty at first: somewhere to move people and notes to, over the same
+collections).  Every person holds a ``projects`` container of its own, stored in
 MongoDB too, so ``/people/ada/projects/engine`` goes ZODB -> Mongo -> Mongo
 -> Mongo.
 
@@ -165,6 +167,25 @@ class Notes(IdNamesMongoContainer):
     factory = Note
 
 
+class PeopleArchive(People):
+    """Where people are moved out of the way (and back from): the same
+    collection as :class:`People`, so a move re-parents the document
+    instead of copying it into another collection."""
+    title = 'Archived people'
+
+
+class NotesArchive(Notes):
+    """Where notes are moved out of the way (and back from), in the notes'
+    collection, like :class:`PeopleArchive`."""
+    title = 'Archived notes'
+
+
+#: The root folder's containers, in the order the home page lists them.
+CONTAINERS = [('people', People), ('notes', Notes),
+              ('archived-people', PeopleArchive),
+              ('archived-notes', NotesArchive)]
+
+
 # -- names ------------------------------------------------------------------
 
 def view_names():
@@ -259,7 +280,7 @@ def seed(folder):
 
 
 def bootstrap(db):
-    """Make sure ``db`` holds the root folder with ``people`` and ``notes``,
+    """Make sure ``db`` holds the root folder with the :data:`CONTAINERS`,
     seeded the first time (the site's ZCML must be loaded).  Returns True
     if the site was new."""
     from zope.app.publication.zopepublication import ZopePublication
@@ -274,10 +295,11 @@ def bootstrap(db):
             folder.setSiteManager(LocalSiteManager(folder))
             root[ZopePublication.root_name] = folder
         new = 'people' not in folder
+        for name, factory in CONTAINERS:    # sites made before the
+            if name not in folder:          # archives get them now
+                folder[name] = factory()
+        transaction.commit()    # the containers' parent is their oid
         if new:
-            folder['people'] = People()
-            folder['notes'] = Notes()
-            transaction.commit()    # the containers' parent is their oid
             seed(folder)
         transaction.commit()
         return new
