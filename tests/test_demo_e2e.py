@@ -176,6 +176,24 @@ def drive_the_demo(tmp_path, browser):
         assert page.locator('.message').inner_text() == \
             'Moved engine to /people/grace/projects/engine.'
 
+        # Archive Alan, find him from the home page, bring him back.
+        page.goto(url + 'people/alan/move')
+        page.select_option('#target', '/archived-people')
+        go(page, 'button[name=rename]')
+        assert page.url == url + 'archived-people/alan'
+        assert page.locator('.message').inner_text() == \
+            'Moved alan to /archived-people/alan.'
+        page.goto(url)
+        go(page, 'a:text-is("Archived people")')
+        assert page.locator('#items a').all_inner_texts() == ['Alan Turing']
+        go(page, 'a:text-is("Alan Turing")')
+        go(page, 'a:text-is("Rename, move or copy")')
+        page.select_option('#target', '/people')
+        go(page, 'button[name=rename]')
+        assert page.url == url + 'people/alan'
+        assert page.locator('.message').inner_text() == \
+            'Moved alan to /people/alan.'
+
         # Delete, after the confirmation page.
         page.goto(url + 'people/dijkstra')
         go(page, '.actions a:text-is("Delete")')
