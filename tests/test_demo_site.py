@@ -747,3 +747,22 @@ def test_a_site_from_before_the_archives_gets_them(site):
     browser = site.browser(login=False)
     browser.open(ROOT + '/archived-people')
     assert status(browser) == 200
+
+
+@pytest.mark.parametrize('credentials', [
+    b'admin',                   # no colon
+    b'',                        # nothing
+])
+def test_a_malformed_authorization_is_a_bad_request(site, credentials,
+                                                    caplog):
+    """An ``Authorization: Basic`` header is the client's input: when it
+    decodes to no "login:password" it is a 400, and no error is logged."""
+    browser = Browser(wsgi_app=site.wsgi)
+    browser.raiseHttpErrors = False
+    browser.addHeader('Authorization',
+                      'Basic ' + base64.b64encode(credentials).decode())
+    with caplog.at_level(logging.INFO, 'zmongo.demo'):
+        browser.open(ROOT + '/people')
+    assert status(browser) == 400
+    assert styled(browser, 'Bad request')
+    assert [r.levelname for r in caplog.records] == ['INFO']

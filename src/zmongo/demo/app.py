@@ -21,6 +21,7 @@ import zope.component
 from zope.interface.interfaces import ComponentLookupError
 import zope.interface
 from zope.authentication.interfaces import IAuthentication
+from zope.authentication.interfaces import ILoginPassword
 from zope.authentication.interfaces import IUnauthenticatedPrincipal
 from zope.container.interfaces import INameChooser
 from zope.copypastemove.interfaces import IObjectCopier
@@ -31,7 +32,9 @@ from zope.error.interfaces import IErrorReportingUtility
 from zope.interface.common.interfaces import IException
 from zope.lifecycleevent.interfaces import IObjectAddedEvent
 from zope.lifecycleevent.interfaces import IObjectModifiedEvent
+from zope.login.http import BasicAuthAdapter
 from zope.publisher.interfaces import NotFound
+from zope.publisher.interfaces.browser import IBrowserRequest
 from zope.security.interfaces import Unauthorized
 from z3c.flashmessage.interfaces import IMessageReceiver
 from zope.session.http import CookieClientIdManager
@@ -115,6 +118,29 @@ def refuse_cross_site(folder, event):
             not hmac.compare_digest(sent.encode(), token.encode()):
         raise CrossSiteRequest('a %s without the token of this session'
                                % request.method)
+
+
+class BadAuthorization(ValueError):
+    """An ``Authorization: Basic`` header that is no base64 of
+    "login:password": the client's mistake (400), not the site's (500)."""
+
+
+class BasicCredentials(grok.Adapter, BasicAuthAdapter):
+    """zope.login's reading of the ``Authorization`` header, for browser
+    requests (more specific than its adapter, so no override is needed);
+    the header is the client's input, so a malformed one is a
+    :class:`BadAuthorization` -- zope.publisher raises a bare
+    ``ValueError`` when the text has no colon."""
+    grok.context(IBrowserRequest)
+    grok.provides(ILoginPassword)
+
+    def __init__(self, request):
+        try:
+            BasicAuthAdapter.__init__(self, request)
+        except ValueError as error:     # binascii.Error is one too
+            raise BadAuthorization(
+                'an Authorization header that is no base64 of '
+                '"login:password"') from error
 
 
 # -- Dublin Core dates ------------------------------------------------------
@@ -532,8 +558,9 @@ class ErrorLog(grok.GlobalUtility):
 
 def _bad_request(error):
     """Errors a client's input caused: a body that is no UTF-8, an
-    ``Authorization`` header that is no base64."""
-    return isinstance(error, (UnicodeError, binascii.Error))
+    ``Authorization`` header that is no base64 of "login:password"."""
+    return isinstance(error, (UnicodeError, binascii.Error,
+                              BadAuthorization))
 
 
 def _nothing_to_show(error):
