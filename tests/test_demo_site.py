@@ -766,3 +766,15 @@ def test_a_malformed_authorization_is_a_bad_request(site, credentials,
     assert status(browser) == 400
     assert styled(browser, 'Bad request')
     assert [r.levelname for r in caplog.records] == ['INFO']
+
+
+@pytest.mark.parametrize('path', [
+    '/', '/people', '/people/ada', '/people/ada/edit', '/people/ada/move',
+    '/people/ada/delete', '/people/add', '/notes', '/archived-people',
+    '/people/ada/projects/engine', '/nothing'])
+def test_every_page_is_html5(site, path):
+    """Pages, forms and error pages alike begin with the HTML5 doctype
+    (without it browsers render in quirks mode)."""
+    browser = site.browser()
+    browser.open(ROOT + path)
+    assert browser.contents.startswith('<!DOCTYPE html>\n<html lang="en">')
