@@ -445,6 +445,7 @@ def styled(browser, title):
 
 @pytest.mark.parametrize('path', [
     '/++etc++site', '/@@absolute_url', '/people/@@absolute_url',
+    '/@@layout', '/people/ada/@@layout', '/layout',
     '/nothing', '/people/nobody', '/notes/nothing',
     '/people/ada/projects/nothing', '/people/ada/nothing'])
 def test_addresses_with_nothing_to_show_are_not_found(site, path, caplog):

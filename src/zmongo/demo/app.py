@@ -224,8 +224,12 @@ class Page(grok.View):
 
 class Layout(Page):
     """``layout.pt``: its macro ``page`` frames every page
-    (``context/@@layout/macros/page``)."""
+    (``context/@@layout/macros/page``).  It is no page itself: published,
+    it would be an empty frame, so its address is not found."""
     grok.context(zope.interface.Interface)
+
+    def __call__(self):
+        raise NotFound(self.context, '@@layout', self.request)
 
 
 class Style(grok.View):
