@@ -125,7 +125,7 @@ A document names classes and factories; it never decides what code runs
 * ``_py_constant`` and stored classes (``{'_py_type': 'type', ...}``)
   resolve to attributes of imported or trusted modules: references, never
   called (a function by its own dotted name only); names are looked up in
-  module ``__dict__``\ s and with ``inspect.getattr_static`` in classes,
+  module ``__dict__`` dicts and with ``inspect.getattr_static`` in classes,
   so no module ``__getattr__`` hook or property runs;
 * a module that is not imported is imported for a document only when it
   lies under a trusted prefix, or is zmongo's own ``zmongo.container`` or
