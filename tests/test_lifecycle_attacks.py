@@ -523,10 +523,7 @@ def test_savepoint_rollback_keeps_the_transaction_snapshot(request, backend):
     assert foo.name == 'original'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the standalone undo of the NoCheck handler filters on _id alone: "
-    "issue 15"))
-def test_standalone_abort_never_undoes_over_a_later_commit():
+def test_standalone_abort_never_undoes_over_a_later_commit(caplog):
     """Standalone mode, NoCheck handler (the default): A flushes a change
     to ``foo``; B changes another attribute of ``foo`` and commits; A
     aborts.  The undo is filtered on ``_id`` only (NoCheck documents carry
@@ -541,8 +538,11 @@ def test_standalone_abort_never_undoes_over_a_later_commit():
         b = backend.open()
         b.root['foo'].other = 'B, committed'
         b.commit()
-        a.abort()
+        with caplog.at_level('WARNING', logger='zmongo.datamanager'):
+            a.abort()
         assert read(backend, 'foo', 'other') == 'B, committed'
+        assert read(backend, 'foo') == 'A, aborted'
+        assert '1 of 1 undo writes' in caplog.text, caplog.text
     finally:
         backend.close()
 

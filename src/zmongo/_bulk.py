@@ -69,6 +69,30 @@ def lost_transaction(err):
         err.code in (WRITE_CONFLICT, NO_SUCH_TRANSACTION)
 
 
+def whole_document_filter(id_, doc):
+    """A filter matching the document ``id_`` only while it is exactly
+    ``doc``: every top-level field equal (an embedded document compares
+    whole, in order, as it was written) and the same number of fields (so
+    a field another writer added since makes it miss)."""
+    found = {_names.ID: id_}
+    count = 1
+    for key, value in doc.items():
+        if key == _names.ID:
+            continue
+        count += 1
+        if value is None:
+            # {key: None} also matches a missing field: ask for the type.
+            found[key] = {'$type': 'null'}
+        elif isinstance(value, (list, tuple)):
+            # {key: [..]} also matches an array holding that array.
+            found[key] = {'$eq': list(value), '$size': len(value)}
+        else:
+            found[key] = {'$eq': value}
+    found['$expr'] = {'$eq': [{'$size': {'$objectToArray': '$$ROOT'}},
+                              count]}
+    return found
+
+
 def same_document(collection, written, found):
     """True if ``found`` (read back) is the document ``written``: compared
     as the server stores them (BSON), so a tuple written reads back as the
@@ -98,12 +122,17 @@ class BulkWriter:
 
     def _written_filter(self, obj, doc):
         """Matches ``doc`` as this write stored it, and nothing written
-        over it later (by its serial, where documents carry one)."""
+        over it later: by its serial, where documents carry one; else (the
+        NoCheck handler) by the whole document -- each top-level field
+        equal to what this write stored and no field more -- so an undo
+        never puts an old state over another transaction's later commit,
+        whichever attribute that commit changed."""
         found = {_names.ID: obj._p_oid.id}
         field = self._handler.field_name
         if field and field in doc:
             found[field] = doc[field]
-        return found
+            return found
+        return whole_document_filter(obj._p_oid.id, doc)
 
     def _undo_insert(self, obj, doc):
         return DeleteOne(self._written_filter(obj, doc))

@@ -79,6 +79,28 @@ __all__ = ['MongoDataManager', 'Root', 'CollectionWrapper']
 
 LOG = logging.getLogger(__name__)
 
+
+def log_not_undone(db_name, coll_name, ops, result):
+    """Standalone undo writes match a document only while it is as this
+    transaction wrote it (see ``_bulk``): one that matched nothing found a
+    later commit (or a delete) and left it alone.  That is right -- a
+    later commit is never undone -- but the documents keep what this
+    transaction wrote under the later change, so it is logged (a
+    warning, naming the documents) for the application to look at."""
+    expected = len(ops)
+    changed = result.matched_count + result.deleted_count + \
+        len(result.upserted_ids or {})
+    if changed >= expected:
+        return
+    LOG.warning('%d of %d undo writes of an aborted transaction to %s.%s '
+                'found their document changed by a later commit and left '
+                'it as that commit wrote it (undo writes: %.2000r): those '
+                'documents keep what the aborted transaction had written '
+                'before that '
+                'commit', expected - changed, expected, db_name, coll_name,
+                ops)
+
+
 #: How often one flush or commit starts a lost server transaction again
 #: before it gives up with a (retryable) ConflictError.
 MAX_RESTARTS = 3
@@ -697,8 +719,9 @@ class MongoDataManager:
             self._log.truncate(mark)
         for (db_name, coll_name), ops in batches:
             try:
-                self.raw_collection(db_name, coll_name).bulk_write(
+                result = self.raw_collection(db_name, coll_name).bulk_write(
                     ops, ordered=True)
+                log_not_undone(db_name, coll_name, ops, result)
             except pymongo.errors.PyMongoError as err:
                 if not queue_unreached:
                     # The log keeps them: the abort that must follow sends
