@@ -19,7 +19,10 @@ write itself, with no window between a check and the write.
   transaction and send the log again.
 
 Every write the server accepted goes into the transaction's write log, in
-standalone mode with the write that undoes it.  Errors become zmongo's:
+standalone mode with the write that undoes it; in standalone mode a bulk
+that got no answer (a cut connection, a lost reply) is logged whole, as
+any of its writes may have been applied (each undo matches only what its
+own write stored, so undoing one never applied changes nothing).  Errors become zmongo's:
 ``ConflictError``, ``DuplicateKeyError``, ``SerializationError`` naming the
 object and the attribute that could not be stored.
 """
@@ -216,6 +219,12 @@ class BulkWriter:
                 # Nothing of it was applied: nothing to log or record.
                 raise TransactionLost(namespace, str(err)[:300]) from err
             if not isinstance(err, pymongo.errors.BulkWriteError):
+                if standalone:
+                    # No answer (a cut connection, a lost reply): any of
+                    # the writes may have been applied.  Each undo write
+                    # matches only what its write stored, so logging all
+                    # of them lets the abort undo exactly those applied.
+                    self._log_writes(namespace, ops, undo)
                 if lost_transaction(err):
                     raise interfaces.ConflictError(
                         'write conflict in %s.%s (another transaction wrote '
