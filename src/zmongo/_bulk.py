@@ -392,10 +392,19 @@ def too_large(writes, err):
 
 
 def container_name_taken(db_name, coll_name, first):
-    """The retryable ``NameConflictError`` for a duplicate key on a
-    container's unique ``(parent, key)`` index (another transaction added
+    """The retryable ``NameConflictError`` for a duplicate key on the
+    root's unique name index or on a container's unique ``(parent, key)``
+    index (another transaction added
     the name first: a conflict, as in a ``BTreeContainer``), else None."""
     match = re.search(r'index: (\S+)', first.get('errmsg') or '')
+    if match is not None and match.group(1) == _names.ROOT_INDEX:
+        return interfaces.NameConflictError(
+            'name conflict in %s.%s: another transaction added a root '
+            'entry of the same name first (%s, index %s); retry the '
+            'transaction (transaction.manager.attempts()): the name is '
+            'taken then' % (db_name, coll_name,
+                            first.get('keyValue') or first.get('errmsg'),
+                            match.group(1)))
     if match is None or \
             not match.group(1).startswith(_names.CONTAINER_INDEX_PREFIX):
         return None
