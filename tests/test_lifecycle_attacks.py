@@ -427,8 +427,6 @@ def test_direct_collection_writes_and_savepoint_rollback(request, mongo_backend)
     transaction and re-sends the log only, so a direct write made *before*
     the savepoint is silently lost.  Standalone mode: a direct write made
     *after* the savepoint is not undone by the rollback."""
-    known_gap(request, mongo_backend,
-              'writes through the collection wrapper are not in the write log: issue 15')
     writer, foo = stored(mongo_backend)
     ledger = writer.jar.get_collection(mongo_backend.fixture.db_name,
                                        'ledger')

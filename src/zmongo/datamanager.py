@@ -50,6 +50,7 @@ import transaction.interfaces
 import zope.interface
 from pymongo.write_concern import WriteConcern
 
+from zmongo import _direct
 from zmongo import _names
 from zmongo import _oid
 from zmongo import _safety
@@ -597,6 +598,52 @@ class MongoDataManager:
         unit of work."""
         self._join()
         self._work.add_raw_write((db_name, coll_name), op, undo_op)
+
+    def direct_write(self, collection, name, method, args, kwargs):
+        """Run a writing method of a collection wrapper (``name``, the
+        pymongo ``method`` of ``collection``) as part of the transaction:
+        into the write log (see ``_direct``), and the objects loaded from
+        the documents it changed become ghosts, so their next use shows the
+        write and a later change of theirs is stored on top of it instead
+        of replacing it."""
+        self._join()
+        write = _direct.DirectWrite(collection, name, method, args, kwargs,
+                                    not self.uses_transactions)
+        write.prepare()
+        result = write.call()
+        namespace = (collection.database.name, collection.name)
+        ids = write.touched_ids(result)
+        if self.uses_transactions:
+            for op in write.replay_ops(result):
+                self._log.append(namespace, None, op, None)
+        elif name == 'bulk_write':
+            LOG.warning('bulk_write through the collection wrapper of '
+                        '%s.%s cannot be undone in standalone mode (its '
+                        'documents are not known before it runs); use the '
+                        'single-write methods for writes an abort must '
+                        'undo', *namespace)
+        else:
+            after = {}
+            if ids:
+                after = {doc[_names.ID]: doc for doc in collection.find(
+                    {_names.ID: {'$in': ids}},
+                    session=kwargs.get('session'))}
+            for op in write.undo_ops(after):
+                self._log.append(namespace, None, op, op)
+            for id_ in ids:
+                dbref = _oid.oid(collection.name, id_,
+                                 collection.database.name)
+                if self._states.latest(dbref) is not None:
+                    if id_ in after:
+                        self._states.set_latest(dbref, after[id_])
+        stale = []
+        for id_ in ids:
+            obj = self._identity.get(_oid.oid(collection.name, id_,
+                                              collection.database.name))
+            if obj is not None:
+                stale.append(obj)
+        self._invalidate(stale, 'a write through the collection wrapper')
+        return result
 
     # -- flushing --------------------------------------------------------------
 
