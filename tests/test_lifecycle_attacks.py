@@ -729,3 +729,41 @@ def test_too_large_document_after_savepoint(backend):
     assert foo.name == 'original'
     assert read(backend, 'foo') == 'original'
     assert read(backend, 'big') is None
+
+
+def test_a_set_through_the_wrapper_is_not_overwritten(mongo_backend):
+    """A ``$set`` through the collection wrapper on a loaded object's
+    document, then a change of the object: the object is reloaded after
+    the wrapper's write, so its replace keeps the ``$set``."""
+    writer, foo = stored(mongo_backend)
+    writer.tm.begin()
+    assert foo.name == 'original'
+    coll = writer.jar.get_collection_from_object(foo)
+    coll.update_one({'_id': foo._p_oid.id}, {'$set': {'tag': 'set'}})
+    foo.other = 'changed'
+    writer.commit()
+    doc = mongo_backend.db[coll.name].find_one({'_id': foo._p_oid.id})
+    assert doc['tag'] == 'set' and doc['other'] == 'changed', doc
+
+
+def test_wrapper_writes_are_undone_by_abort(mongo_backend):
+    """Every kind of write through the wrapper is undone by an abort."""
+    writer, _ = stored(mongo_backend)
+    raw = mongo_backend.db['ledger']
+    raw.insert_many([{'_id': i, 'n': i} for i in range(4)])
+    before = sorted(map(repr, raw.find()))
+    writer.tm.begin()
+    ledger = writer.jar.get_collection(mongo_backend.fixture.db_name,
+                                       'ledger')
+    ledger.insert_one({'_id': 10, 'n': 10})
+    ledger.insert_many([{'_id': 11}, {'_id': 12}])
+    ledger.update_one({'n': 0}, {'$inc': {'n': 100}})
+    ledger.update_many({'n': {'$gte': 2}}, {'$set': {'many': True}})
+    ledger.replace_one({'_id': 1}, {'replaced': True})
+    ledger.delete_one({'_id': 3})
+    ledger.delete_many({'_id': {'$in': [11, 12]}})
+    ledger.find_one_and_update({'_id': 2}, {'$set': {'f': 1}})
+    ledger.update_one({'_id': 20}, {'$set': {'n': 20}}, upsert=True)
+    assert raw.count_documents({}) != 0
+    writer.abort()
+    assert sorted(map(repr, raw.find())) == before

@@ -7,12 +7,16 @@ to the transaction like its objects' writes they go into its write log:
 * **server-transaction mode**: as the pymongo write that does the same
   again (a savepoint rollback or a lost server transaction sends the log
   again, these writes with it);
-* **standalone mode**: with the writes that undo them.  The documents a
-  write may change are read first, in one query, and the write is then
-  pinned to exactly those (its filter and'ed with their ``_id``\\ s), so
-  the undo knows what each one was before; after the write they are read
-  again, so each undo matches only the document as this write left it
-  (never a later commit, see ``_bulk.whole_document_filter``).
+* **standalone mode**: with the writes that undo them.
+
+The documents a write may change are read first, in one query (in
+server-transaction mode only their ``_id``), and the write is then pinned
+to exactly those (its filter and'ed with their ``_id``\\ s): their loaded
+objects are turned into ghosts afterwards, a replay sends the same write
+to the same documents, and in standalone mode the undo knows what each one
+was before.  After the write they are read again, so each undo matches
+only the document as this write left it (never a later commit, see
+``_bulk.whole_document_filter``).
 
 ``bulk_write`` requests are logged for server-transaction mode; standalone
 mode cannot see which documents they change without reading each
@@ -65,18 +69,23 @@ class DirectWrite:
         self.before = {}        # {_id: document before the write}
 
     def prepare(self):
-        """Standalone mode: read the documents the write may change (one
-        query) and pin the write to them."""
-        if not self.standalone or self.name not in ONE | MANY:
+        """Read the documents the write may change (one query) and pin the
+        write to them: their objects must be reloaded afterwards, and in
+        standalone mode their undo needs them as they were (server-
+        transaction mode reads only their ``_id``)."""
+        if self.name not in ONE | MANY:
             return
         arguments = self.arguments
         spec = arguments.get('filter') or {}
         session = arguments.get('session')
+        projection = None if self.standalone else {ID: 1}
         if self.name in ONE:
             docs = list(self.collection.find(
-                spec, sort=arguments.get('sort'), limit=1, session=session))
+                spec, projection, sort=arguments.get('sort'), limit=1,
+                session=session))
         else:
-            docs = list(self.collection.find(spec, session=session))
+            docs = list(self.collection.find(spec, projection,
+                                             session=session))
         self.before = {doc[ID]: doc for doc in docs}
         if docs:
             arguments['filter'] = pinned(spec, [doc[ID] for doc in docs])
