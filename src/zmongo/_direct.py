@@ -23,15 +23,12 @@ mode cannot see which documents they change without reading each
 request's filter, so they stay without undo (logged as a warning).
 """
 import inspect
-import logging
 
 from pymongo import (DeleteMany, DeleteOne, InsertOne, ReplaceOne,
                      UpdateMany, UpdateOne)
 
 from zmongo import _names
 from zmongo._bulk import whole_document_filter
-
-LOG = logging.getLogger(__name__)
 
 ID = _names.ID
 #: Methods that change at most one document chosen by a filter.
