@@ -775,3 +775,26 @@ def test_duplicate_key_on_a_replaced_object(mongo, unique_names, mode,
     assert "'name': 'a'" in message
     transaction.abort()
     assert items(mongo.db) == {'a': 0, 'b': 0}
+
+
+@pytest.mark.parametrize('datamanager', ['standalone'], indirect=True)
+@pytest.mark.parametrize('command', [b'insert', b'update'])
+def test_standalone_write_whose_reply_is_lost_is_undone(
+        mongo, datamanager, proxy, proxied, command):
+    """Standalone mode (a server presenting itself as standalone: no
+    transactions, no retried writes): the server applies a flush's write
+    but its reply is lost.  The abort must still undo it: the writes of a
+    bulk that got no answer are in the write log with their undo writes
+    (sent once the server answers again)."""
+    before = seed(mongo)
+    dm = make_dm(proxied, mongo, 'standalone')
+    change_everything(dm, 'lost')
+    proxy.cut_after_reply_to(command)
+    with pytest.raises(pymongo.errors.PyMongoError):
+        dm.flush()
+    assert proxy.cuts_after_reply == 1
+    transaction.abort()
+    proxy.restore()
+    replay_point(proxied, mongo, 'standalone')
+    assert snapshot(mongo.db) == before
+    next_transaction_works(mongo, proxied, 'standalone')

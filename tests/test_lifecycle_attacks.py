@@ -427,8 +427,6 @@ def test_direct_collection_writes_and_savepoint_rollback(request, mongo_backend)
     transaction and re-sends the log only, so a direct write made *before*
     the savepoint is silently lost.  Standalone mode: a direct write made
     *after* the savepoint is not undone by the rollback."""
-    known_gap(request, mongo_backend,
-              'writes through the collection wrapper are not in the write log: issue 15')
     writer, foo = stored(mongo_backend)
     ledger = writer.jar.get_collection(mongo_backend.fixture.db_name,
                                        'ledger')
@@ -453,8 +451,6 @@ def test_two_writers_add_the_same_root_name(request, backend):
     name, so both commits succeed and the root holds two entries named
     ``'x'`` (``root['x']`` answers either; ``list(root)`` is
     ``['x', 'x']``), whatever the handler or mode."""
-    known_gap(request, backend,
-              'root names have no unique index, so two writers both add one: issue 15')
     stored(backend)               # (the class is known: no name-map write)
     a = backend.open()
     b = backend.open()
@@ -471,6 +467,25 @@ def test_two_writers_add_the_same_root_name(request, backend):
         assert sorted(reader.root.keys()) == ['foo', 'x']
     finally:
         reader.abort()
+
+
+def test_the_loser_of_a_root_name_gets_a_retryable_conflict(mongo_backend):
+    """Two writers add root name ``'x'``: the root's unique name index
+    makes the second commit a ``ConflictError`` (retried by
+    ``attempts()``), and the retry finds the name taken."""
+    stored(mongo_backend)
+    a = mongo_backend.open()
+    b = mongo_backend.open()
+    a.root['x'] = Item('a')
+    b.root['x'] = Item('b')
+    a.commit()
+    with pytest.raises(interfaces.ConflictError) as info:
+        b.commit()
+    assert 'root entry' in str(info.value) or 'x' in str(info.value)
+    b.abort()
+    assert 'x' in b.root
+    assert read(mongo_backend, 'x') == 'a'
+    b.abort()
 
 
 def open_serial(backend):
@@ -523,10 +538,7 @@ def test_savepoint_rollback_keeps_the_transaction_snapshot(request, backend):
     assert foo.name == 'original'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the standalone undo of the NoCheck handler filters on _id alone: "
-    "issue 15"))
-def test_standalone_abort_never_undoes_over_a_later_commit():
+def test_standalone_abort_never_undoes_over_a_later_commit(caplog):
     """Standalone mode, NoCheck handler (the default): A flushes a change
     to ``foo``; B changes another attribute of ``foo`` and commits; A
     aborts.  The undo is filtered on ``_id`` only (NoCheck documents carry
@@ -541,8 +553,11 @@ def test_standalone_abort_never_undoes_over_a_later_commit():
         b = backend.open()
         b.root['foo'].other = 'B, committed'
         b.commit()
-        a.abort()
+        with caplog.at_level('WARNING', logger='zmongo.datamanager'):
+            a.abort()
         assert read(backend, 'foo', 'other') == 'B, committed'
+        assert read(backend, 'foo') == 'A, aborted'
+        assert '1 of 1 undo writes' in caplog.text, caplog.text
     finally:
         backend.close()
 
@@ -714,3 +729,41 @@ def test_too_large_document_after_savepoint(backend):
     assert foo.name == 'original'
     assert read(backend, 'foo') == 'original'
     assert read(backend, 'big') is None
+
+
+def test_a_set_through_the_wrapper_is_not_overwritten(mongo_backend):
+    """A ``$set`` through the collection wrapper on a loaded object's
+    document, then a change of the object: the object is reloaded after
+    the wrapper's write, so its replace keeps the ``$set``."""
+    writer, foo = stored(mongo_backend)
+    writer.tm.begin()
+    assert foo.name == 'original'
+    coll = writer.jar.get_collection_from_object(foo)
+    coll.update_one({'_id': foo._p_oid.id}, {'$set': {'tag': 'set'}})
+    foo.other = 'changed'
+    writer.commit()
+    doc = mongo_backend.db[coll.name].find_one({'_id': foo._p_oid.id})
+    assert doc['tag'] == 'set' and doc['other'] == 'changed', doc
+
+
+def test_wrapper_writes_are_undone_by_abort(mongo_backend):
+    """Every kind of write through the wrapper is undone by an abort."""
+    writer, _ = stored(mongo_backend)
+    raw = mongo_backend.db['ledger']
+    raw.insert_many([{'_id': i, 'n': i} for i in range(4)])
+    before = sorted(map(repr, raw.find()))
+    writer.tm.begin()
+    ledger = writer.jar.get_collection(mongo_backend.fixture.db_name,
+                                       'ledger')
+    ledger.insert_one({'_id': 10, 'n': 10})
+    ledger.insert_many([{'_id': 11}, {'_id': 12}])
+    ledger.update_one({'n': 0}, {'$inc': {'n': 100}})
+    ledger.update_many({'n': {'$gte': 2}}, {'$set': {'many': True}})
+    ledger.replace_one({'_id': 1}, {'replaced': True})
+    ledger.delete_one({'_id': 3})
+    ledger.delete_many({'_id': {'$in': [11, 12]}})
+    ledger.find_one_and_update({'_id': 2}, {'$set': {'f': 1}})
+    ledger.update_one({'_id': 20}, {'$set': {'n': 20}}, upsert=True)
+    assert raw.count_documents({}) != 0
+    writer.abort()
+    assert sorted(map(repr, raw.find())) == before

@@ -19,7 +19,10 @@ write itself, with no window between a check and the write.
   transaction and send the log again.
 
 Every write the server accepted goes into the transaction's write log, in
-standalone mode with the write that undoes it.  Errors become zmongo's:
+standalone mode with the write that undoes it; in standalone mode a bulk
+that got no answer (a cut connection, a lost reply) is logged whole, as
+any of its writes may have been applied (each undo matches only what its
+own write stored, so undoing one never applied changes nothing).  Errors become zmongo's:
 ``ConflictError``, ``DuplicateKeyError``, ``SerializationError`` naming the
 object and the attribute that could not be stored.
 """
@@ -69,6 +72,30 @@ def lost_transaction(err):
         err.code in (WRITE_CONFLICT, NO_SUCH_TRANSACTION)
 
 
+def whole_document_filter(id_, doc):
+    """A filter matching the document ``id_`` only while it is exactly
+    ``doc``: every top-level field equal (an embedded document compares
+    whole, in order, as it was written) and the same number of fields (so
+    a field another writer added since makes it miss)."""
+    found = {_names.ID: id_}
+    count = 1
+    for key, value in doc.items():
+        if key == _names.ID:
+            continue
+        count += 1
+        if value is None:
+            # {key: None} also matches a missing field: ask for the type.
+            found[key] = {'$type': 'null'}
+        elif isinstance(value, (list, tuple)):
+            # {key: [..]} also matches an array holding that array.
+            found[key] = {'$eq': list(value), '$size': len(value)}
+        else:
+            found[key] = {'$eq': value}
+    found['$expr'] = {'$eq': [{'$size': {'$objectToArray': '$$ROOT'}},
+                              count]}
+    return found
+
+
 def same_document(collection, written, found):
     """True if ``found`` (read back) is the document ``written``: compared
     as the server stores them (BSON), so a tuple written reads back as the
@@ -98,12 +125,17 @@ class BulkWriter:
 
     def _written_filter(self, obj, doc):
         """Matches ``doc`` as this write stored it, and nothing written
-        over it later (by its serial, where documents carry one)."""
+        over it later: by its serial, where documents carry one; else (the
+        NoCheck handler) by the whole document -- each top-level field
+        equal to what this write stored and no field more -- so an undo
+        never puts an old state over another transaction's later commit,
+        whichever attribute that commit changed."""
         found = {_names.ID: obj._p_oid.id}
         field = self._handler.field_name
         if field and field in doc:
             found[field] = doc[field]
-        return found
+            return found
+        return whole_document_filter(obj._p_oid.id, doc)
 
     def _undo_insert(self, obj, doc):
         return DeleteOne(self._written_filter(obj, doc))
@@ -187,6 +219,12 @@ class BulkWriter:
                 # Nothing of it was applied: nothing to log or record.
                 raise TransactionLost(namespace, str(err)[:300]) from err
             if not isinstance(err, pymongo.errors.BulkWriteError):
+                if standalone:
+                    # No answer (a cut connection, a lost reply): any of
+                    # the writes may have been applied.  Each undo write
+                    # matches only what its write stored, so logging all
+                    # of them lets the abort undo exactly those applied.
+                    self._log_writes(namespace, ops, undo)
                 if lost_transaction(err):
                     raise interfaces.ConflictError(
                         'write conflict in %s.%s (another transaction wrote '
@@ -354,10 +392,19 @@ def too_large(writes, err):
 
 
 def container_name_taken(db_name, coll_name, first):
-    """The retryable ``NameConflictError`` for a duplicate key on a
-    container's unique ``(parent, key)`` index (another transaction added
+    """The retryable ``NameConflictError`` for a duplicate key on the
+    root's unique name index or on a container's unique ``(parent, key)``
+    index (another transaction added
     the name first: a conflict, as in a ``BTreeContainer``), else None."""
     match = re.search(r'index: (\S+)', first.get('errmsg') or '')
+    if match is not None and match.group(1) == _names.ROOT_INDEX:
+        return interfaces.NameConflictError(
+            'name conflict in %s.%s: another transaction added a root '
+            'entry of the same name first (%s, index %s); retry the '
+            'transaction (transaction.manager.attempts()): the name is '
+            'taken then' % (db_name, coll_name,
+                            first.get('keyValue') or first.get('errmsg'),
+                            match.group(1)))
     if match is None or \
             not match.group(1).startswith(_names.CONTAINER_INDEX_PREFIX):
         return None

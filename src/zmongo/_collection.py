@@ -3,7 +3,9 @@
 Every operation runs in the data manager's session (and so inside its server
 transaction, when it has one); pending changes are flushed first, so a query
 sees what the transaction changed; query filters pass through the optional
-``IMongoSpecProcessor`` adapter.  Anything else is the pymongo collection's.
+``IMongoSpecProcessor`` adapter.  Writes go into the data manager's write
+log (``direct_write``): undone on abort in standalone mode, sent again by a
+savepoint rollback in server-transaction mode.  Anything else is the pymongo collection's.
 """
 import bson
 
@@ -63,6 +65,11 @@ class _SessionCall:
         if kwargs.get('session') is None:
             kwargs['session'] = jar.op_session(
                 writing=self._name in WRITE_METHODS)
+        direct_write = getattr(jar, 'direct_write', None)
+        if self._name in WRITE_METHODS and direct_write is not None:
+            # Part of the transaction: logged, undone, sent again.
+            return direct_write(wrapper.collection, self._name,
+                                self._method, args, kwargs)
         return self._method(*args, **kwargs)
 
 

@@ -44,6 +44,9 @@ MAP_DOC_HAS_TYPE = 'doc_has_type'
 
 # Fields of the root documents.
 ROOT_NAME = 'name'
+#: The root's unique index on ``ROOT_NAME``: two transactions adding one
+#: name cannot both commit.
+ROOT_INDEX = 'zmongo_root_name'
 ROOT_REF = 'ref'
 
 # --- class / instance attributes users set ------------------------------

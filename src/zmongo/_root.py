@@ -4,6 +4,7 @@ import collections.abc
 import bson
 from pymongo import DeleteOne, InsertOne, ReplaceOne
 
+from zmongo import _indexes
 from zmongo import _names
 from zmongo import interfaces
 
@@ -59,7 +60,19 @@ class Root(collections.abc.MutableMapping):
                    _names.ROOT_REF, ref))
         return self._jar.load(ref)
 
+    def _ensure_index(self):
+        """A unique index on the name, so two transactions adding the same
+        name cannot both commit (the loser gets a retryable
+        ``NameConflictError``, as with a ``BTreeContainer``'s names).
+        Created outside any server transaction: right away, or after the
+        running one (as the containers' indexes are)."""
+        _indexes.ensure_index(
+            self._jar, self._jar.raw_collection(self._db_name,
+                                                self.collection),
+            [(_names.ROOT_NAME, 1)], name=_names.ROOT_INDEX, unique=True)
+
     def __setitem__(self, key, value):
+        self._ensure_index()
         existing = self._entry(key)
         if value._p_oid is not None:
             # Removed earlier in this transaction (its old name deleted):

@@ -50,6 +50,7 @@ import transaction.interfaces
 import zope.interface
 from pymongo.write_concern import WriteConcern
 
+from zmongo import _direct
 from zmongo import _names
 from zmongo import _oid
 from zmongo import _safety
@@ -78,6 +79,28 @@ from zmongo._writelog import WriteLog
 __all__ = ['MongoDataManager', 'Root', 'CollectionWrapper']
 
 LOG = logging.getLogger(__name__)
+
+
+def log_not_undone(db_name, coll_name, ops, result):
+    """Standalone undo writes match a document only while it is as this
+    transaction wrote it (see ``_bulk``): one that matched nothing found a
+    later commit (or a delete) and left it alone.  That is right -- a
+    later commit is never undone -- but the documents keep what this
+    transaction wrote under the later change, so it is logged (a
+    warning, naming the documents) for the application to look at."""
+    expected = len(ops)
+    changed = result.matched_count + result.deleted_count + \
+        len(result.upserted_ids or {})
+    if changed >= expected:
+        return
+    LOG.warning('%d of %d undo writes of an aborted transaction to %s.%s '
+                'found their document changed by a later commit and left '
+                'it as that commit wrote it (undo writes: %.2000r): those '
+                'documents keep what the aborted transaction had written '
+                'before that '
+                'commit', expected - changed, expected, db_name, coll_name,
+                ops)
+
 
 #: How often one flush or commit starts a lost server transaction again
 #: before it gives up with a (retryable) ConflictError.
@@ -576,6 +599,52 @@ class MongoDataManager:
         self._join()
         self._work.add_raw_write((db_name, coll_name), op, undo_op)
 
+    def direct_write(self, collection, name, method, args, kwargs):
+        """Run a writing method of a collection wrapper (``name``, the
+        pymongo ``method`` of ``collection``) as part of the transaction:
+        into the write log (see ``_direct``), and the objects loaded from
+        the documents it changed become ghosts, so their next use shows the
+        write and a later change of theirs is stored on top of it instead
+        of replacing it."""
+        self._join()
+        write = _direct.DirectWrite(collection, name, method, args, kwargs,
+                                    not self.uses_transactions)
+        write.prepare()
+        result = write.call()
+        namespace = (collection.database.name, collection.name)
+        ids = write.touched_ids(result)
+        if self.uses_transactions:
+            for op in write.replay_ops(result):
+                self._log.append(namespace, None, op, None)
+        elif name == 'bulk_write':
+            LOG.warning('bulk_write through the collection wrapper of '
+                        '%s.%s cannot be undone in standalone mode (its '
+                        'documents are not known before it runs); use the '
+                        'single-write methods for writes an abort must '
+                        'undo', *namespace)
+        else:
+            after = {}
+            if ids:
+                after = {doc[_names.ID]: doc for doc in collection.find(
+                    {_names.ID: {'$in': ids}},
+                    session=kwargs.get('session'))}
+            for op in write.undo_ops(after):
+                self._log.append(namespace, None, op, op)
+            for id_ in ids:
+                dbref = _oid.oid(collection.name, id_,
+                                 collection.database.name)
+                if self._states.latest(dbref) is not None:
+                    if id_ in after:
+                        self._states.set_latest(dbref, after[id_])
+        stale = []
+        for id_ in ids:
+            obj = self._identity.get(_oid.oid(collection.name, id_,
+                                              collection.database.name))
+            if obj is not None:
+                stale.append(obj)
+        self._invalidate(stale, 'a write through the collection wrapper')
+        return result
+
     # -- flushing --------------------------------------------------------------
 
     def flush(self):
@@ -697,8 +766,9 @@ class MongoDataManager:
             self._log.truncate(mark)
         for (db_name, coll_name), ops in batches:
             try:
-                self.raw_collection(db_name, coll_name).bulk_write(
+                result = self.raw_collection(db_name, coll_name).bulk_write(
                     ops, ordered=True)
+                log_not_undone(db_name, coll_name, ops, result)
             except pymongo.errors.PyMongoError as err:
                 if not queue_unreached:
                     # The log keeps them: the abort that must follow sends

@@ -1,0 +1,160 @@
+"""Writes made through a data manager's collection wrapper, in the log.
+
+``insert_one``, ``update_many``, ``find_one_and_update``, ... on
+``dm.get_collection(...)`` run in the data manager's session; to belong
+to the transaction like its objects' writes they go into its write log:
+
+* **server-transaction mode**: as the pymongo write that does the same
+  again (a savepoint rollback or a lost server transaction sends the log
+  again, these writes with it);
+* **standalone mode**: with the writes that undo them.
+
+The documents a write may change are read first, in one query (in
+server-transaction mode only their ``_id``), and the write is then pinned
+to exactly those (its filter and'ed with their ``_id``\\ s): their loaded
+objects are turned into ghosts afterwards, a replay sends the same write
+to the same documents, and in standalone mode the undo knows what each one
+was before.  After the write they are read again, so each undo matches
+only the document as this write left it (never a later commit, see
+``_bulk.whole_document_filter``).
+
+``bulk_write`` requests are logged for server-transaction mode; standalone
+mode cannot see which documents they change without reading each
+request's filter, so they stay without undo (logged as a warning).
+"""
+import inspect
+
+from pymongo import (DeleteMany, DeleteOne, InsertOne, ReplaceOne,
+                     UpdateMany, UpdateOne)
+
+from zmongo import _names
+from zmongo._bulk import whole_document_filter
+
+ID = _names.ID
+#: Methods that change at most one document chosen by a filter.
+ONE = frozenset({'replace_one', 'update_one', 'delete_one',
+                 'find_one_and_delete', 'find_one_and_replace',
+                 'find_one_and_update'})
+MANY = frozenset({'update_many', 'delete_many'})
+
+
+def bind(method, args, kwargs):
+    """The call's arguments, by name (pymongo's own signature)."""
+    return inspect.signature(method).bind(*args, **kwargs)
+
+
+def pinned(spec, ids):
+    """``spec`` restricted to the documents ``ids``."""
+    restrict = {ID: ids[0]} if len(ids) == 1 else {ID: {'$in': ids}}
+    if not spec:
+        return restrict
+    return {'$and': [spec, restrict]}
+
+
+class DirectWrite:
+    """One call of a writing method of the wrapper: ``prepare`` (before
+    it runs: reads what it may change, pins it), ``logged`` (after: what
+    the write log gets)."""
+
+    def __init__(self, collection, name, method, args, kwargs, standalone):
+        self.collection = collection
+        self.name = name
+        self.method = method
+        self.standalone = standalone
+        self.bound = bind(method, args, kwargs)
+        self.arguments = self.bound.arguments
+        self.before = {}        # {_id: document before the write}
+
+    def prepare(self):
+        """Read the documents the write may change (one query) and pin the
+        write to them: their objects must be reloaded afterwards, and in
+        standalone mode their undo needs them as they were (server-
+        transaction mode reads only their ``_id``)."""
+        if self.name not in ONE | MANY:
+            return
+        arguments = self.arguments
+        spec = arguments.get('filter') or {}
+        session = arguments.get('session')
+        projection = None if self.standalone else {ID: 1}
+        if self.name in ONE:
+            docs = list(self.collection.find(
+                spec, projection, sort=arguments.get('sort'), limit=1,
+                session=session))
+        else:
+            docs = list(self.collection.find(spec, projection,
+                                             session=session))
+        self.before = {doc[ID]: doc for doc in docs}
+        if docs:
+            arguments['filter'] = pinned(spec, [doc[ID] for doc in docs])
+        elif self.name in MANY or not arguments.get('upsert'):
+            # Nothing matches now: the write must change nothing either
+            # (an upsert keeps its filter: it may create one).
+            arguments['filter'] = pinned(spec, [_NOTHING])
+
+    def call(self):
+        return self.method(*self.bound.args, **self.bound.kwargs)
+
+    def replay_ops(self, result):
+        """The pymongo writes that do this write again."""
+        a = self.arguments
+        name = self.name
+        if name == 'insert_one':
+            return [InsertOne(a['document'])]
+        if name == 'insert_many':
+            return [InsertOne(doc) for doc in a['documents']]
+        if name == 'bulk_write':
+            return list(a['requests'])
+        spec = a.get('filter')
+        if name.startswith('find_one_and_'):
+            if isinstance(result, dict) and ID in result:
+                spec = {ID: result[ID]}
+            elif name == 'find_one_and_delete' or not a.get('upsert'):
+                return []
+        upsert = bool(a.get('upsert'))
+        if name in ('replace_one', 'find_one_and_replace'):
+            return [ReplaceOne(spec, a['replacement'], upsert=upsert)]
+        if name in ('update_one', 'find_one_and_update'):
+            return [UpdateOne(spec, a['update'], upsert=upsert)]
+        if name == 'update_many':
+            return [UpdateMany(spec, a['update'], upsert=upsert)]
+        if name in ('delete_one', 'find_one_and_delete'):
+            return [DeleteOne(spec)]
+        if name == 'delete_many':
+            return [DeleteMany(spec)]
+        return []
+
+    def touched_ids(self, result):
+        """The ``_id``\\ s of the documents this write may have changed or
+        created."""
+        ids = list(self.before)
+        a = self.arguments
+        if self.name == 'insert_one':
+            ids.append(a['document'][ID])
+        elif self.name == 'insert_many':
+            ids.extend(doc[ID] for doc in a['documents'])
+        elif getattr(result, 'upserted_id', None) is not None:
+            ids.append(result.upserted_id)
+        elif self.name.startswith('find_one_and_') and \
+                isinstance(result, dict) and ID in result:
+            ids.append(result[ID])
+        return list(dict.fromkeys(ids))
+
+    def undo_ops(self, after):
+        """The writes that put back what this write changed, given the
+        documents as it left them (``after``: ``{_id: document}``)."""
+        ops = []
+        for id_ in dict.fromkeys(list(self.before) + list(after)):
+            old, new = self.before.get(id_), after.get(id_)
+            if old is None and new is not None:
+                ops.append(DeleteOne(whole_document_filter(id_, new)))
+            elif old is not None and new is None:
+                body = {k: v for k, v in old.items() if k != ID}
+                ops.append(UpdateOne({ID: id_}, {'$setOnInsert': body},
+                                     upsert=True))
+            elif old is not None and old != new:
+                ops.append(ReplaceOne(whole_document_filter(id_, new), old))
+        return ops
+
+
+#: An ``_id`` no document has (a pinned filter matching nothing).
+_NOTHING = {'zmongo_no_document': True}
