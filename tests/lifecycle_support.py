@@ -8,12 +8,17 @@ commit: a savepoint in ZODB (its temporary storage), ``dm.flush()`` in
 zmongo (what a query does).
 """
 import persistent.list
+import pytest
 import transaction
 import ZODB
 import ZODB.MappingStorage
 
 from zmongo import serialize
 from zmongo import testing
+from tests.lifecycle_models import Item
+
+BACKENDS = ['zodb', 'transactions', 'standalone']
+MONGO = ['transactions', 'standalone']
 
 
 class Writer:
@@ -96,3 +101,39 @@ def read(backend, key, attr='name'):
         return None if obj is None else getattr(obj, attr, None)
     finally:
         writer.abort()
+
+
+def stored(backend, key='foo', loaded=False, **attrs):
+    """``root[key]`` committed by a writer that stays open, and the object
+    it holds: the one it created, or (``loaded``) the one it loaded in a
+    later transaction."""
+    writer = backend.open()
+    item = writer.root[key] = Item('original', **attrs)
+    writer.commit()
+    if loaded:
+        writer.abort()
+        item = writer.root[key]
+        assert item.name == 'original'
+    return writer, item
+
+
+# Fixtures of the modules that import them.
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """ZODB, and zmongo in both commit modes."""
+    backend = make_backend(request.param)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+@pytest.fixture(params=MONGO)
+def mongo_backend(request):
+    """zmongo in both commit modes."""
+    backend = make_backend(request.param)
+    try:
+        yield backend
+    finally:
+        backend.close()

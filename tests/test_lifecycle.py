@@ -13,42 +13,9 @@ import transaction.interfaces
 
 from zmongo import interfaces
 from tests.lifecycle_models import Item, Payload
-from tests.lifecycle_support import make_backend, read
+from tests.lifecycle_support import (  # noqa: F401  (fixtures)
+    backend, make_backend, mongo_backend, read, stored)
 
-BACKENDS = ['zodb', 'transactions', 'standalone']
-MONGO = ['transactions', 'standalone']
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    backend = make_backend(request.param)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-@pytest.fixture(params=MONGO)
-def mongo_backend(request):
-    backend = make_backend(request.param)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-def stored(backend, key='foo', loaded=False, **attrs):
-    """``root[key]`` committed by a writer that stays open, and the object
-    it holds: the one it created, or (``loaded``) the one it loaded in a
-    later transaction."""
-    writer = backend.open()
-    item = writer.root[key] = Item('original', **attrs)
-    writer.commit()
-    if loaded:
-        writer.abort()
-        item = writer.root[key]
-        assert item.name == 'original'
-    return writer, item
 
 
 @pytest.fixture(params=['created', 'loaded'])

@@ -18,10 +18,9 @@ import transaction.interfaces
 from zmongo import conflict
 from zmongo import interfaces
 from tests.lifecycle_models import Item, Payload
-from tests.lifecycle_support import make_backend, read
+from tests.lifecycle_support import (  # noqa: F401  (fixtures)
+    backend, make_backend, mongo_backend, read, stored)
 
-BACKENDS = ['zodb', 'transactions', 'standalone']
-MONGO = ['transactions', 'standalone']
 
 
 
@@ -32,31 +31,6 @@ def known_gap(request, backend, reason,
     looked at); ZODB's run shows the right outcome."""
     if backend.name in modes:
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    backend = make_backend(request.param)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-@pytest.fixture(params=MONGO)
-def mongo_backend(request):
-    backend = make_backend(request.param)
-    try:
-        yield backend
-    finally:
-        backend.close()
-
-
-def stored(backend, key='foo', **attrs):
-    writer = backend.open()
-    item = writer.root[key] = Item('original', **attrs)
-    writer.commit()
-    return writer, item
 
 
 def docs(backend, collection='items'):

@@ -675,26 +675,16 @@ class Policy:
             return self._reconstructor(path, args)
         if factory is copyreg.__newobj__:
             return self._newobj(path, args)
-        if isinstance(factory, type):
-            if issubclass(factory, enum.Enum):
-                if len(args) != 1:
-                    raise interfaces.DocumentLoadError(
-                        'enum %s is stored with one value, not %s'
-                        % (_name(factory), _short(args)))
-                return lambda: _member(factory, args[0])
-            if factory in SAFE_STDLIB_CLASSES:
-                check_arguments(factory, args)
-                return lambda: factory(*args)
-            raise interfaces.UnsafeDocumentError(
-                'factory %r: class %s would be called with arguments from '
-                'the document; refusing to call it (allow it with '
-                'zmongo.serialize.register_factory(%s) if it rebuilds '
-                'stored values)' % (path, _name(factory), _name(factory)))
-        raise interfaces.UnsafeDocumentError(
-            'factory %r is %s, not a registered factory; refusing to call '
-            'it (allow it with zmongo.serialize.register_factory(%s) if it '
-            'rebuilds stored values)'
-            % (path, _short(factory), _name(factory)))
+        # What is left, ``callable_factory`` allowed: an enum class or a
+        # standard-library value type.
+        if issubclass(factory, enum.Enum):
+            if len(args) != 1:
+                raise interfaces.DocumentLoadError(
+                    'enum %s is stored with one value, not %s'
+                    % (_name(factory), _short(args)))
+            return lambda: _member(factory, args[0])
+        check_arguments(factory, args)
+        return lambda: factory(*args)
 
     def _reconstructor(self, path, args):
         if len(args) != 3 or not isinstance(args[0], type) or \
