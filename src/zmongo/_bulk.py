@@ -194,6 +194,7 @@ class BulkWriter:
         for op, undo_op in writes.raw:
             ops.append(op)
             undo.append((None, undo_op))
+        first_replace_docs = len(ops)     # the writes without a document
         for obj, doc in writes.inserts:
             ops.append(InsertOne(doc))
             undo.append((obj._p_oid, standalone and
@@ -240,8 +241,14 @@ class BulkWriter:
         except (pymongo.errors.DocumentTooLarge, bson.errors.InvalidDocument,
                 bson.errors.InvalidStringData, UnicodeEncodeError) as err:
             # pymongo refused a document while encoding it, possibly after
-            # earlier batches of this bulk were sent: undo all of it.
-            self._log_writes(namespace, ops, undo)
+            # earlier batches of this bulk were sent: undo those.  The
+            # refused write and the ones after it were not sent (the bulk
+            # is ordered), and their undo writes -- which hold the refused
+            # document -- could not be sent either.
+            sent = _first_unencodable(
+                [None] * first_replace_docs + [d for _, d in writes.inserts]
+                + [d for _, _, d in writes.replaces])
+            self._log_writes(namespace, ops[:sent], undo[:sent])
             raise unencodable(writes, err) from err
         handler = self._handler
         conflicts = []
@@ -357,6 +364,23 @@ def unencodable_path(value, path=()):
             if found is not None:
                 return found
     return None
+
+
+def _first_unencodable(docs):
+    """The index of the first document (None: a write without one) that
+    BSON cannot hold or that is larger than MongoDB allows; ``len(docs)``
+    if there is none."""
+    for index, doc in enumerate(docs):
+        if doc is None:
+            continue
+        try:
+            size = len(bson.encode(doc))
+        except (bson.errors.InvalidDocument, bson.errors.InvalidStringData,
+                UnicodeEncodeError, OverflowError):
+            return index
+        if size > _names.MAX_BSON_SIZE:
+            return index
+    return len(docs)
 
 
 def _documents(writes):

@@ -44,6 +44,7 @@ import logging
 import weakref
 
 import bson
+import bson.errors
 import pymongo.errors
 import transaction
 import transaction.interfaces
@@ -769,15 +770,17 @@ class MongoDataManager:
                 result = self.raw_collection(db_name, coll_name).bulk_write(
                     ops, ordered=True)
                 log_not_undone(db_name, coll_name, ops, result)
-            except pymongo.errors.PyMongoError as err:
+            except (pymongo.errors.PyMongoError,
+                    bson.errors.InvalidDocument) as err:
                 if not queue_unreached:
                     # The log keeps them: the abort that must follow sends
                     # them again (each undo write is conditional, so those
                     # already sent change nothing the second time).
                     raise
-                if isinstance(err, pymongo.errors.BulkWriteError):
-                    # The server refused one of them: sending it again
-                    # would not help.
+                if not isinstance(err, pymongo.errors.PyMongoError) or \
+                        isinstance(err, pymongo.errors.BulkWriteError):
+                    # The server refused one of them, or pymongo could not
+                    # encode one: sending them again would not help.
                     LOG.error('could not undo all writes of an aborted '
                               'transaction to %s.%s', db_name, coll_name,
                               exc_info=True)
