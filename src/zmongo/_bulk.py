@@ -421,24 +421,21 @@ def container_name_taken(db_name, coll_name, first):
     index (another transaction added
     the name first: a conflict, as in a ``BTreeContainer``), else None."""
     match = re.search(r'index: (\S+)', first.get('errmsg') or '')
-    if match is not None and match.group(1) == _names.ROOT_INDEX:
-        return interfaces.NameConflictError(
-            'name conflict in %s.%s: another transaction added a root '
-            'entry of the same name first (%s, index %s); retry the '
-            'transaction (transaction.manager.attempts()): the name is '
-            'taken then' % (db_name, coll_name,
-                            first.get('keyValue') or first.get('errmsg'),
-                            match.group(1)))
-    if match is None or \
-            not match.group(1).startswith(_names.CONTAINER_INDEX_PREFIX):
+    if match is None:
+        return None
+    index = match.group(1)
+    if index == _names.ROOT_INDEX:
+        what = 'a root entry of the same name'
+    elif index.startswith(_names.CONTAINER_INDEX_PREFIX):
+        what = 'an item of the same container with the same name'
+    else:
         return None
     return interfaces.NameConflictError(
-        'name conflict in %s.%s: another transaction added an item of the '
-        'same container with the same name first (%s, index %s); retry the '
-        'transaction (transaction.manager.attempts()): the name is taken '
-        'then' % (db_name, coll_name,
-                  first.get('keyValue') or first.get('errmsg'),
-                  match.group(1)))
+        'name conflict in %s.%s: another transaction added %s first (%s, '
+        'index %s); retry the transaction (transaction.manager.attempts()):'
+        ' the name is taken then' % (
+            db_name, coll_name, what,
+            first.get('keyValue') or first.get('errmsg'), index))
 
 
 def bulk_error(db_name, coll_name, err, writes=None):

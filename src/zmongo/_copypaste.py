@@ -262,9 +262,10 @@ def contained_mover(obj):
 
 
 @zope.interface.implementer(ICopyHook)
-@adapter(interfaces.IMongoContainer)
-class MongoContainerCopyHook:
-    """Copies a Mongo container's items along with it."""
+class _ContainerCopyHook:
+    """What both container hooks do: a container outside what is copied
+    is referred to (as zope.location's own hook decides); one inside is
+    prepared (``_prepare``) and then copied as usual."""
 
     def __init__(self, context):
         self.context = context
@@ -272,11 +273,17 @@ class MongoContainerCopyHook:
     def __call__(self, toplevel, register):
         box = self.context
         if not inside(box, toplevel):
-            # Outside what is copied: the copy refers to it (as
-            # zope.location's own hook decides).
             return box
-        register(self._copy_items)
+        self._prepare(register)
         raise ResumeCopy
+
+
+@adapter(interfaces.IMongoContainer)
+class MongoContainerCopyHook(_ContainerCopyHook):
+    """Copies a Mongo container's items along with it."""
+
+    def _prepare(self, register):
+        register(self._copy_items)
 
     def _copy_items(self, translate):
         original = self.context
@@ -301,23 +308,13 @@ class MongoContainerCopyHook:
         setattr(copy, _COPIED_ITEMS, copies)
 
 
-@zope.interface.implementer(ICopyHook)
 @adapter(_container.SimpleMongoContainer)
-class SimpleContainerCopyHook:
+class SimpleContainerCopyHook(_ContainerCopyHook):
     """Locates a simple container's items in it before it is copied, so
     that they are copied with it (their location may be volatile)."""
 
-    def __init__(self, context):
-        self.context = context
-
-    def __call__(self, toplevel, register):
-        box = self.context
-        if not inside(box, toplevel):
-            # Outside what is copied: the copy refers to it (as
-            # zope.location's own hook decides).
-            return box
-        box.items()
-        raise ResumeCopy
+    def _prepare(self, register):
+        self.context.items()
 
 
 def store_copied_items(box):
