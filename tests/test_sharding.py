@@ -330,3 +330,43 @@ def test_routed_client_is_real(routed):
     # The rewritten hello is all that differs: commands reach the server.
     assert isinstance(routed.client, pymongo.MongoClient)
     assert routed.client.admin.command('ping')['ok'] == 1
+
+
+def test_a_provider_reads_each_shard_key_once(routed):
+    from zmongo.provider import MongoDataManagerProvider
+    routed.shard('counters', {'_id': 'hashed'})
+    provider = MongoDataManagerProvider(
+        client=routed.client, default_database=routed.db_name,
+        root_database=routed.db_name)
+    for value in range(3):
+        provider.get().insert(plain.Counter(value))
+        transaction.commit()
+    asked = [r['filter']['_id'] for r in config_reads(routed.commands)]
+    assert sorted(asked) == sorted(set(asked))
+    assert asked.count('%s.counters' % routed.db_name) == 1
+    assert routed.db.counters.count_documents({}) == 3
+
+
+def test_the_name_map_on_its_entry_fields_works(routed):
+    routed.shard('persistence_name_map', {'collection': 1})
+    dm = routed.make_datamanager()
+    dm.insert(plain.Counter(5))
+    transaction.commit()
+    assert routed.db.counters.find_one()['value'] == 5
+
+
+def test_objects_on_another_key_carry_it_in_server_transactions(routed):
+    routed.shard('counters', {'value': 1})
+    dm = routed.make_datamanager()
+    counter = plain.Counter(1)
+    dm.insert(counter)
+    transaction.commit()
+    dm = routed.make_datamanager()
+    dm.load(counter._p_oid).value = 2
+    routed.commands.reset()
+    transaction.commit()
+    update, = writes_to(routed.commands, 'counters')
+    assert update['updates'][0]['q'] == {'_id': counter._p_oid.id,
+                                         'value': 1}
+    assert not update['updates'][0].get('upsert')
+    assert routed.db.counters.find_one()['value'] == 2

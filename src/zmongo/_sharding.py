@@ -35,6 +35,8 @@ import logging
 import threading
 import weakref
 
+import pymongo
+
 from zmongo import _names
 from zmongo import interfaces
 
@@ -61,6 +63,17 @@ def routes_through_mongos(client):
     if not known:
         return None
     return any(name in _ROUTERS for name in known)
+
+
+def _select_server(client):
+    """Wait for the handshake (server selection), bounded by the client's
+    ``timeoutMS`` as any operation of it would be."""
+    timeout = getattr(client.options, 'timeout', None)
+    if timeout:
+        with pymongo.timeout(timeout):
+            client.is_mongos
+    else:
+        client.is_mongos
 
 
 def format_key(key):
@@ -139,12 +152,20 @@ class ShardKeys:
         return self._client()
 
     def through_mongos(self):
-        """True if the client talks to a ``mongos`` (None: not known yet;
-        asked again next time)."""
+        """True if the client talks to a ``mongos``.  Known from the
+        driver's handshake; if that has not happened yet, it happens now
+        (the data manager is about to talk to the server anyway): a check
+        that depended on the handshake's timing would let a refused
+        collection through."""
         if self._mongos is None:
             client = self.client
-            if client is not None:
-                self._mongos = routes_through_mongos(client)
+            if client is None:
+                return None
+            found = routes_through_mongos(client)
+            if found is None:
+                _select_server(client)
+                found = routes_through_mongos(client)
+            self._mongos = found
         return self._mongos
 
     def key(self, db_name, coll_name):
