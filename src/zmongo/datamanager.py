@@ -201,11 +201,11 @@ class MongoDataManager:
         self._identity = IdentityMap()
         # Where containers had put the objects that became ghosts.
         self._locations = {}
+        # What a sharded cluster's config says of the collections used.
+        self._shards = _sharding.shard_keys(conn)
         # Whole documents are kept where undo writes need them (standalone)
         # and where a serial handler needs the document as read (for the
         # evidence of its ConflictError, and to merge).
-        # What a sharded cluster's config says of the collections used.
-        self._shards = _sharding.shard_keys(conn)
         self._states = DocumentStates(
             self.conflict_handler,
             lambda: not self.uses_transactions or
