@@ -12,11 +12,18 @@ network fails:
   marker (say ``b'commitTransaction'``) reach the server, swallows the
   server's answer and cuts: the server did the work, the client never hears.
 
+``TCPProxy(target, as_mongos=True)`` also rewrites the server's ``hello``
+answers into those of a ``mongos`` (``msg: 'isdbgrid'``, no replica set
+fields), so the driver -- and zmongo -- see a sharded cluster's router in
+front of the one server; every other message passes unchanged.
+
 Only loopback; every socket is closed by :meth:`TCPProxy.stop`.
 """
 import socket
 import struct
 import threading
+
+import bson
 
 _RESET = struct.pack('ii', 1, 0)   # SO_LINGER on, 0 s: close sends RST
 
@@ -43,6 +50,7 @@ class _Pipe:
         self.server = server
         self.swallow_reply = False
         self.closed = False
+        self._pending = b''     # server bytes not yet a whole message
 
     def start(self):
         for target, args in ((self._upstream, ()), (self._downstream, ())):
@@ -77,10 +85,26 @@ class _Pipe:
                     self.proxy.cuts_after_reply += 1
                     self.proxy.cut()
                     return
+                if self.proxy.as_mongos:
+                    data = self._as_mongos(data)
                 self.client.sendall(data)
         except OSError:
             pass
         self.close()
+
+    def _as_mongos(self, data):
+        """The whole messages in what arrived so far, hello answers
+        rewritten (see the module docstring); the rest waits."""
+        data = self._pending + data
+        out = []
+        while len(data) >= 16:
+            length, = struct.unpack_from('<i', data)
+            if len(data) < length:
+                break
+            out.append(_mongos_reply(data[:length]))
+            data = data[length:]
+        self._pending = data
+        return b''.join(out)
 
     def close(self, reset=False):
         if self.closed:
@@ -91,12 +115,54 @@ class _Pipe:
         self.proxy._forget(self)
 
 
-class TCPProxy:
-    """Forwards ``127.0.0.1:<port>`` to ``target`` (a ``(host, port)``)."""
+_OP_REPLY = 1
+_OP_MSG = 2013
+#: What a mongos's hello answer does not have: a replica set member's.
+_MEMBER_FIELDS = ('setName', 'setVersion', 'hosts', 'passives', 'arbiters',
+                  'primary', 'secondary', 'me', 'electionId', 'lastWrite',
+                  'isreplicaset', 'arbiterOnly', 'hidden', 'tags')
 
-    def __init__(self, target, port=0):
+
+def _as_router(doc):
+    if not ('isWritablePrimary' in doc or 'ismaster' in doc):
+        return None
+    doc = {k: v for k, v in doc.items() if k not in _MEMBER_FIELDS}
+    doc['msg'] = 'isdbgrid'
+    return doc
+
+
+def _mongos_reply(message):
+    """``message`` (one whole server message) with a hello answer
+    turned into a mongos's."""
+    length, request_id, response_to, opcode = struct.unpack_from(
+        '<iiii', message)
+    if opcode == _OP_MSG:
+        flags, kind = struct.unpack_from('<IB', message, 16)
+        if kind != 0 or flags & 1:      # no checksums here
+            return message
+        doc = _as_router(bson.decode(message[21:]))
+        if doc is None:
+            return message
+        body = struct.pack('<IB', flags, 0) + bson.encode(doc)
+    elif opcode == _OP_REPLY:
+        doc = _as_router(bson.decode(message[36:]))
+        if doc is None:
+            return message
+        body = message[16:36] + bson.encode(doc)
+    else:
+        return message
+    return struct.pack('<iiii', 16 + len(body), request_id, response_to,
+                       opcode) + body
+
+
+class TCPProxy:
+    """Forwards ``127.0.0.1:<port>`` to ``target`` (a ``(host, port)``);
+    with ``as_mongos`` it presents the server as a ``mongos``."""
+
+    def __init__(self, target, port=0, *, as_mongos=False):
         self.target = target
         self.port = port
+        self.as_mongos = as_mongos
         self._lock = threading.Lock()
         self._pipes = set()
         self._listener = None

@@ -12,6 +12,15 @@ write itself, with no window between a check and the write.
   so replaces of serial handlers do not upsert (which also keeps them
   routable on a sharded collection); a replace that matched nothing shows
   in the matched count, and one query then tells which document moved on.
+  On a collection sharded on fields other than ``_id`` (see
+  ``_sharding``), replaces and deletes also filter on the shard key values
+  the document had when last read or written, so MongoDB can route them
+  (a move that changes them included), and no replace upserts: MongoDB
+  routes an upsert only by the whole shard key.  A ``NoCheck`` replace
+  that matched nothing then is sent again after one query: as an insert
+  if another transaction deleted the document (what the upsert did), as a
+  replace on the current shard key values if another transaction moved
+  it (the last writer wins).
   When the server transaction itself is lost (``WriteConflict``,
   ``NoSuchTransaction`` after the server's transaction lifetime, an error
   labelled ``TransientTransactionError``) nothing of the bulk was applied:
@@ -26,6 +35,7 @@ own write stored, so undoing one never applied changes nothing).  Errors become 
 ``ConflictError``, ``DuplicateKeyError``, ``SerializationError`` naming the
 object and the attribute that could not be stored.
 """
+import logging
 import re
 
 import bson
@@ -41,6 +51,8 @@ WRITE_CONFLICT = 112
 NO_SUCH_TRANSACTION = 251
 DUPLICATE_KEY = (11000, 11001)
 TOO_LARGE = (10334, 17419, 17420)
+
+LOG = logging.getLogger(__name__)
 
 
 class TransactionLost(Exception):
@@ -114,12 +126,30 @@ class BulkWriter:
     ``standalone`` says whether writes need undo writes."""
 
     def __init__(self, raw_collection, conflict_handler, states, log,
-                 standalone):
+                 standalone, shard_fields=None):
         self._collection = raw_collection
         self._handler = conflict_handler
         self._states = states
         self._log = log
         self._standalone = standalone
+        #: ``shard_fields(db, coll)``: the shard key fields besides ``_id``
+        #: that writes must carry (see ``_sharding``).
+        self._shard_fields = shard_fields
+
+    # -- routing on a sharded collection ---------------------------------------
+
+    def _routed(self, obj, filter_, fields):
+        """``filter_`` with the shard key values (``fields``) the document
+        had when last read or written, so a sharded cluster can route the
+        write to its shard."""
+        if not fields:
+            return filter_
+        values = self._states.shard_values(obj._p_oid)
+        if values is None:
+            return filter_
+        routed = dict(filter_)
+        routed.update(values)
+        return routed
 
     # -- undo writes -----------------------------------------------------------
 
@@ -186,10 +216,12 @@ class BulkWriter:
         server transaction is gone; nothing is recorded then.
         """
         standalone = self._standalone
+        fields = self._shard_fields(db_name, coll_name) \
+            if self._shard_fields is not None else ()
         ops = []
         undo = []   # (dbref or None, the write that reverses it)
         for obj, filter_ in writes.deletes:
-            ops.append(DeleteOne(filter_))
+            ops.append(DeleteOne(self._routed(obj, filter_, fields)))
             undo.append((obj._p_oid, standalone and self._undo_delete(obj)))
         for op, undo_op in writes.raw:
             ops.append(op)
@@ -202,9 +234,13 @@ class BulkWriter:
         first_replace = len(ops)
         # See the module docstring: in a server transaction a serial
         # handler's replace must not fail on a unique index.
-        upsert = standalone or not self._handler.detects_conflicts
+        # On a collection sharded on other fields than _id, no upsert (see
+        # the module docstring).
+        upsert = (standalone or not self._handler.detects_conflicts) and \
+            not fields
         for obj, filter_, doc in writes.replaces:
-            ops.append(ReplaceOne(filter_, doc, upsert=upsert))
+            ops.append(ReplaceOne(self._routed(obj, filter_, fields), doc,
+                                  upsert=upsert))
             undo.append((obj._p_oid, standalone and
                          self._undo_replace(obj, doc)))
         namespace = (db_name, coll_name)
@@ -253,7 +289,15 @@ class BulkWriter:
         handler = self._handler
         conflicts = []
         skipped = set()     # indexes of writes that changed nothing
+        rewrites = []       # NoCheck replaces sent again: (obj, op, doc)
         if matched is not None and not upsert and writes.replaces and (
+                writes.raw or matched < len(writes.replaces)) and \
+                not handler.detects_conflicts:
+            # A sharded collection's NoCheck replaces (no upsert): those
+            # that matched nothing are written again, by one more bulk.
+            rewrites = self._unmatched(db_name, coll_name, writes, session,
+                                       first_replace, skipped)
+        elif matched is not None and not upsert and writes.replaces and (
                 writes.raw or matched < len(writes.replaces)):
             # Some replace found its document moved on (or gone): one query
             # tells which.
@@ -271,8 +315,14 @@ class BulkWriter:
                 # deleting exactly what was written.
                 obj, _, doc = writes.replaces[i - first_replace]
                 undo[i] = (undo[i][0], self._undo_insert(obj, doc))
+        if rewrites:
+            # Before anything is logged: a lost server transaction must
+            # leave nothing of this bulk recorded.
+            self._send_again(namespace, rewrites, session)
         self._log_writes(namespace, ops[:applied], undo[:applied], skipped,
                          writes, first_replace)
+        for obj, op, doc in rewrites:
+            self._log.append(namespace, obj._p_oid, op, None, doc)
         for i in sorted(upserted):
             if i >= first_replace and handler.detects_conflicts:
                 obj, _, doc = writes.replaces[i - first_replace]
@@ -306,6 +356,47 @@ class BulkWriter:
         unapplied = [obj for obj, _, _ in
                      writes.replaces[max(applied - first_replace + 1, 0):]]
         return conflicts, unapplied
+
+    def _unmatched(self, db_name, coll_name, writes, session, first_replace,
+                   skipped):
+        """The ``NoCheck`` replaces (not upserting) that matched nothing,
+        as the writes that store them after all: an insert where the
+        document is gone, a replace on the current shard key values where
+        another transaction moved it.  One query; their indexes go into
+        ``skipped`` (the first attempt wrote nothing)."""
+        coll = self._collection(db_name, coll_name)
+        cur = self._current_docs(
+            db_name, coll_name,
+            [o._p_oid.id for o, _, _ in writes.replaces], session)
+        fields = self._shard_fields(db_name, coll_name)
+        again = []
+        for i, (obj, _, doc) in enumerate(writes.replaces):
+            found = cur.get(obj._p_oid.id)
+            if same_document(coll, doc, found):
+                continue
+            skipped.add(first_replace + i)
+            if found is None:
+                LOG.info('%r was deleted by another transaction; NoCheck: '
+                         'stored again', obj)
+                again.append((obj, InsertOne(doc), doc))
+                continue
+            filter_ = {_names.ID: obj._p_oid.id}
+            filter_.update((f, found.get(f)) for f in fields)
+            again.append((obj, ReplaceOne(filter_, doc), doc))
+        return again
+
+    def _send_again(self, namespace, rewrites, session):
+        db_name, coll_name = namespace
+        coll = self._collection(db_name, coll_name)
+        try:
+            coll.bulk_write([op for _, op, _ in rewrites], ordered=True,
+                            session=session)
+        except pymongo.errors.PyMongoError as err:
+            if lost_transaction(err):
+                raise TransactionLost(namespace, str(err)[:300]) from err
+            if isinstance(err, pymongo.errors.BulkWriteError):
+                raise bulk_error(db_name, coll_name, err) from err
+            raise
 
     def _stale_serial(self, db_name, coll_name, replace, session):
         """A replacing write failed on a unique index: a conflict if the

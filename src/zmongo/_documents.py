@@ -10,6 +10,10 @@ the memory a load takes -- unless the conflict handler checks serials: its
 ``ConflictError`` carries the document as read, and
 ``_p_resolveConflict(orig, cur, new)`` needs it.
 
+On a collection sharded on fields other than ``_id``, the values of those
+fields are kept too (a few per document, whatever the mode): a replace or
+delete must carry them for MongoDB to route it (see ``_sharding``).
+
 A record lives as long as the object it belongs to: the data manager
 forgets the records of collected objects (see ``_identitymap``), and all of
 them at the end of the transaction.
@@ -23,11 +27,14 @@ from zmongo import _names
 
 class DocumentStates:
 
-    def __init__(self, conflict_handler, keep_documents):
+    def __init__(self, conflict_handler, keep_documents, shard_fields=None):
         #: ``keep_documents()``: True when whole documents are needed
         #: (standalone mode), asked when one is first remembered.
         self._handler = conflict_handler
         self._keep_documents = keep_documents
+        #: ``shard_fields(db, coll)``: the shard key fields (besides
+        #: ``_id``) whose values writes must carry; () for none.
+        self._shard_fields = shard_fields
         self.clear()
 
     def clear(self):
@@ -36,6 +43,7 @@ class DocumentStates:
         self._original = {}
         self._latest = {}
         self._digests = {}
+        self._shard_values = {}
 
     # -- reading ---------------------------------------------------------------
 
@@ -50,13 +58,27 @@ class DocumentStates:
         """The latest version known (read or written), or None."""
         return self._latest.get(dbref)
 
+    def shard_values(self, dbref):
+        """``{field: value}`` of the shard key fields of the document as
+        last read or written, or None (unsharded, or not known)."""
+        return self._shard_values.get(dbref)
+
+    def _note_shard_values(self, dbref, doc):
+        if self._shard_fields is None:
+            return
+        fields = self._shard_fields(dbref.database, dbref.collection)
+        if fields:
+            self._shard_values[dbref] = {f: doc.get(f) for f in fields}
+
     # -- recording -------------------------------------------------------------
 
     def set_latest(self, dbref, doc):
         self._latest[dbref] = doc
+        self._note_shard_values(dbref, doc)
 
     def remember_loaded(self, dbref, doc):
         """``doc`` was loaded into its object."""
+        self._note_shard_values(dbref, doc)
         if not self._keep_documents():
             self._latest.pop(dbref, None)
             self._digests[dbref] = self._digest(doc)
@@ -69,12 +91,14 @@ class DocumentStates:
         self._latest.pop(dbref, None)
         self._original.pop(dbref, None)
         self._digests.pop(dbref, None)
+        self._shard_values.pop(dbref, None)
 
     def forget_written(self, dbref):
         """What this transaction wrote to ``dbref`` was rolled back: its
         latest version must be read again."""
         self._latest.pop(dbref, None)
         self._digests.pop(dbref, None)
+        self._shard_values.pop(dbref, None)
 
     # -- comparing -------------------------------------------------------------
 

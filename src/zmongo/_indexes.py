@@ -10,6 +10,8 @@ import weakref
 
 import pymongo.errors
 
+from zmongo import _sharding
+
 LOG = logging.getLogger(__name__)
 
 
@@ -57,6 +59,9 @@ class _IndexRegistry:
                  tuple(keys))
         if entry in state.done:
             return
+        if options.get('unique'):
+            # Behind a mongos: refused unless the shard key can enforce it.
+            _sharding.check_unique_index(raw_collection, keys)
         # Index builds cannot run inside a server transaction: if one is
         # running, build it when the transaction is over.
         if not getattr(jar, 'in_server_transaction', False):

@@ -55,6 +55,7 @@ from zmongo import _direct
 from zmongo import _names
 from zmongo import _oid
 from zmongo import _safety
+from zmongo import _sharding
 from zmongo import conflict
 from zmongo import interfaces
 from zmongo import serialize
@@ -200,13 +201,16 @@ class MongoDataManager:
         self._identity = IdentityMap()
         # Where containers had put the objects that became ghosts.
         self._locations = {}
+        # What a sharded cluster's config says of the collections used.
+        self._shards = _sharding.shard_keys(conn)
         # Whole documents are kept where undo writes need them (standalone)
         # and where a serial handler needs the document as read (for the
         # evidence of its ConflictError, and to merge).
         self._states = DocumentStates(
             self.conflict_handler,
             lambda: not self.uses_transactions or
-            self.conflict_handler.detects_conflicts)
+            self.conflict_handler.detects_conflicts,
+            shard_fields=self._shards.fields)
         self._clear_transaction_state()
 
     def _clear_transaction_state(self):
@@ -389,7 +393,9 @@ class MongoDataManager:
 
     def raw_collection(self, db_name, coll_name):
         """The pymongo collection with this data manager's write concern
-        (outside transactions) and read settings."""
+        (outside transactions) and read settings; refuses a collection
+        sharded on a key zmongo cannot write with (see ``_sharding``)."""
+        _sharding.check_collection(self, self._shards, db_name, coll_name)
         return self._conn[db_name].get_collection(
             coll_name, write_concern=self.write_concern,
             read_concern=self.read_concern,
@@ -712,7 +718,8 @@ class MongoDataManager:
     def _bulk_writer(self):
         return BulkWriter(self.raw_collection, self.conflict_handler,
                           self._states, self._log,
-                          standalone=not self.uses_transactions)
+                          standalone=not self.uses_transactions,
+                          shard_fields=self._shards.fields)
 
     def _fetch_missing_originals(self, plan, session):
         """Standalone mode undoes writes from the original documents; read

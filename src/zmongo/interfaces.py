@@ -221,6 +221,16 @@ class NameConflictError(ConflictError, DuplicateKeyError):
     """
 
 
+class UnsupportedShardKeyError(ValueError):
+    """A collection zmongo uses is sharded on a key its writes cannot work
+    with (see ``docs/scaling.rst``).
+
+    Raised when a data manager first uses the collection through a
+    ``mongos``, before anything is written to it.  The message names the
+    collection, its shard key and a shard key that would work.
+    """
+
+
 class RefusedItemError(zope.interface.Invalid, ValueError):
     """A container cannot hold this (already stored) object.
 

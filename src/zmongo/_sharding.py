@@ -1,0 +1,256 @@
+"""Sharded collections: which shard keys zmongo's writes work with.
+
+MongoDB routes a write on a sharded collection by the shard key in its
+filter, and refuses what it cannot route or enforce (docs/scaling.rst has
+the rules and the reasoning).  zmongo's own writes fit these shard keys:
+
+* ``{_id: 1}`` or ``{_id: 'hashed'}``: every write zmongo sends filters on
+  ``_id``, the whole shard key, so each goes to one shard, upserts
+  included; in either commit mode.
+* any other shard key of top-level fields, in server-transaction mode: the
+  replaces and deletes of objects also carry the shard key values the
+  document had when this transaction read or last wrote it (so a move
+  that changes them is routable), and the ``NoCheck`` handler's replaces
+  do not upsert (see ``_bulk``).
+
+Refused, with an :class:`~zmongo.interfaces.UnsupportedShardKeyError`
+naming the collection, its shard key and what would work:
+
+* a shard key on a dotted (embedded) field;
+* a shard key other than ``_id`` in standalone mode (its undo writes
+  re-create documents by upserting on ``_id``);
+* a unique index zmongo needs (a container's ``(parent, key)``, the root's
+  names) on a collection whose shard key is not a ranged prefix of it:
+  MongoDB enforces uniqueness across shards only then, and refuses to
+  build the index otherwise;
+* the name map collection sharded on anything but its own entry fields
+  (its entries are written by upsert on them).
+
+The shard keys come from the config server's ``config.collections``, read
+once per client and collection (one ``find`` the first time a data manager
+uses the collection), and only when the client talks to a ``mongos``: on a
+replica set or a standalone server nothing is read and nothing changes.
+"""
+import logging
+import threading
+import weakref
+
+import pymongo
+
+from zmongo import _names
+from zmongo import interfaces
+
+LOG = logging.getLogger(__name__)
+
+ID_KEYS = ({_names.ID: 1}, {_names.ID: 'hashed'})
+#: The fields the name map's entries are upserted on.
+NAME_MAP_FIELDS = frozenset({_names.MAP_COLLECTION, _names.MAP_DATABASE,
+                             _names.MAP_PATH})
+_ROUTERS = frozenset({'Mongos', 'LoadBalancer'})
+
+
+def routes_through_mongos(client):
+    """True or False once the driver knows what ``client`` talks to (from
+    the ``hello`` answers it already has: no command is sent), None while
+    it does not know yet."""
+    description = client.topology_description
+    kind = description.topology_type_name
+    if kind in ('Sharded', 'LoadBalanced'):
+        return True
+    known = [sd.server_type_name for sd in
+             description.server_descriptions().values()
+             if sd.server_type_name != 'Unknown']
+    if not known:
+        return None
+    return any(name in _ROUTERS for name in known)
+
+
+def _select_server(client):
+    """Wait for the handshake (server selection), bounded by the client's
+    ``timeoutMS`` as any operation of it would be."""
+    timeout = getattr(client.options, 'timeout', None)
+    if timeout:
+        with pymongo.timeout(timeout):
+            client.is_mongos
+    else:
+        client.is_mongos
+
+
+def format_key(key):
+    return '{%s}' % ', '.join('%s: %r' % item for item in key.items())
+
+
+def is_id_key(key):
+    return key is not None and dict(key) in ID_KEYS
+
+
+def key_fields(key):
+    """The shard key's fields other than ``_id`` (whose values a write's
+    filter must carry besides ``_id``); () for no key or an ``_id`` key."""
+    if key is None or is_id_key(key):
+        return ()
+    return tuple(field for field in key if field != _names.ID)
+
+
+def refusal(namespace, key, *, standalone=False, unique_fields=None,
+            upsert_fields=None):
+    """Why zmongo cannot work with collection ``namespace`` (``(db,
+    coll)``) sharded on ``key``, or None.  ``unique_fields`` are the fields
+    of a unique index zmongo needs there, ``upsert_fields`` those its
+    upserts filter on (the name map)."""
+    if key is None:
+        return None
+    name = '%s.%s' % namespace
+    shown = format_key(key)
+    dotted = [field for field in key if '.' in field]
+    if dotted:
+        return ('collection %s is sharded on %s: zmongo cannot route writes '
+                'by an embedded field (%s); shard it on {_id: "hashed"} or '
+                'on top-level fields' % (name, shown, ', '.join(dotted)))
+    if upsert_fields is not None and not set(key) <= set(upsert_fields):
+        return ('collection %s is sharded on %s: zmongo writes its entries '
+                'by upsert on %s, which must hold the whole shard key; '
+                'leave it unsharded (it is small) or shard it on a prefix of '
+                '{%s}' % (name, shown, ', '.join(sorted(upsert_fields)),
+                          ', '.join('%s: 1' % f for f in sorted(
+                              upsert_fields))))
+    if unique_fields is not None:
+        prefix = list(unique_fields)[:len(key)]
+        ranged = all(value in (1, -1, 1.0, -1.0) for value in key.values())
+        if not ranged or list(key) != prefix:
+            options = ' or '.join(
+                format_key(dict((f, 1) for f in unique_fields[:i + 1]))
+                for i in range(len(unique_fields)))
+            return ('collection %s is sharded on %s: MongoDB enforces a '
+                    'unique index across shards only when the shard key is '
+                    'a ranged prefix of it, and zmongo needs the unique '
+                    'index {%s}; shard it on %s, or leave it unsharded' % (
+                        name, shown,
+                        ', '.join('%s: 1' % f for f in unique_fields),
+                        options))
+    if standalone and not is_id_key(key):
+        return ('collection %s is sharded on %s: in standalone mode '
+                '(transactions=False) zmongo undoes writes by upsert on _id, '
+                'which MongoDB routes only with an _id shard key; use server '
+                'transactions (transactions="auto") or shard it on '
+                '{_id: "hashed"}' % (name, shown))
+    return None
+
+
+class ShardKeys:
+    """The shard keys of the collections one client uses, each read once
+    (thread-safe: data managers of all threads share it)."""
+
+    def __init__(self, client):
+        self._client = weakref.ref(client)
+        self._lock = threading.Lock()
+        self._mongos = None
+        self._keys = {}     # {(db, coll): key dict or None}
+
+    @property
+    def client(self):
+        return self._client()
+
+    def through_mongos(self):
+        """True if the client talks to a ``mongos``.  Known from the
+        driver's handshake; if that has not happened yet, it happens now
+        (the data manager is about to talk to the server anyway): a check
+        that depended on the handshake's timing would let a refused
+        collection through."""
+        if self._mongos is None:
+            client = self.client
+            if client is None:
+                return None
+            found = routes_through_mongos(client)
+            if found is None:
+                _select_server(client)
+                found = routes_through_mongos(client)
+            self._mongos = found
+        return self._mongos
+
+    def key(self, db_name, coll_name):
+        """The shard key of ``db.coll`` (a dict), or None: unsharded, not
+        behind a mongos, or not known yet."""
+        namespace = (db_name, coll_name)
+        try:
+            return self._keys[namespace]
+        except KeyError:
+            pass
+        mongos = self.through_mongos()
+        if not mongos:
+            return None
+        client = self.client
+        # No session: the config database cannot be read in a transaction.
+        entry = client['config']['collections'].find_one(
+            {_names.ID: '%s.%s' % namespace}, {'key': 1, 'dropped': 1})
+        key = None
+        if entry is not None and not entry.get('dropped') and \
+                entry.get('key'):
+            key = dict(entry['key'])
+            LOG.info('collection %s.%s is sharded on %s', db_name, coll_name,
+                     format_key(key))
+        with self._lock:
+            self._keys[namespace] = key
+        return key
+
+    def fields(self, db_name, coll_name):
+        """What a write's filter must carry besides ``_id`` (see
+        :func:`key_fields`); never reads: () until the key is known."""
+        return key_fields(self._keys.get((db_name, coll_name)))
+
+    def check(self, db_name, coll_name, **rules):
+        """Raise ``UnsupportedShardKeyError`` if zmongo cannot work with
+        the collection as it is sharded (``rules``: see :func:`refusal`)."""
+        key = self.key(db_name, coll_name)
+        reason = refusal((db_name, coll_name), key, **rules)
+        if reason is not None:
+            raise interfaces.UnsupportedShardKeyError(reason)
+
+
+def check_collection(jar, shards, db_name, coll_name):
+    """Refuse (``UnsupportedShardKeyError``) a collection data manager
+    ``jar`` is about to use, if it is sharded in a way zmongo's writes do
+    not work with.  Costs nothing unless the client talks to a mongos, and
+    then one read per collection and client."""
+    if not shards.through_mongos():
+        return
+    if shards.key(db_name, coll_name) is None:
+        return
+    name_map = coll_name == jar.name_map_collection and \
+        db_name == jar.default_database
+    shards.check(db_name, coll_name, standalone=not jar.uses_transactions,
+                 upsert_fields=NAME_MAP_FIELDS if name_map else None)
+
+
+def check_unique_index(raw_collection, keys):
+    """Refuse a unique index zmongo needs (``keys``, ``[(field, 1),
+    ...]``) on ``raw_collection`` if its shard key cannot enforce it."""
+    shards = shard_keys(raw_collection.database.client)
+    if not shards.through_mongos():
+        return
+    shards.check(raw_collection.database.name, raw_collection.name,
+                 unique_fields=[field for field, _ in keys])
+
+
+class _Registry:
+    """One :class:`ShardKeys` per client object, for the process (by
+    identity: pymongo clients compare equal by their settings); entries of
+    collected clients are dropped when a new client turns up."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._clients = {}
+
+    def __call__(self, client):
+        with self._lock:
+            found = self._clients.get(id(client))
+            if found is None or found.client is not client:
+                for key in [k for k, v in self._clients.items()
+                            if v.client is None]:
+                    del self._clients[key]
+                found = self._clients[id(client)] = ShardKeys(client)
+            return found
+
+
+#: ``shard_keys(client)``: the :class:`ShardKeys` of ``client``.
+shard_keys = _Registry()
