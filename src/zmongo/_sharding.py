@@ -18,7 +18,10 @@ naming the collection, its shard key and what would work:
 
 * a shard key on a dotted (embedded) field;
 * a shard key other than ``_id`` in standalone mode (its undo writes
-  re-create documents by upserting on ``_id``);
+  re-create documents by upserting on ``_id``), except on the name map
+  (written outside any transaction, never undone);
+* a ``config.collections`` entry whose ``key`` is not a document (zmongo
+  cannot tell how the collection is sharded);
 * a unique index zmongo needs (a container's ``(parent, key)``, the root's
   names) on a collection whose shard key is not a ranged prefix of it:
   MongoDB enforces uniqueness across shards only then, and refuses to
@@ -30,7 +33,12 @@ The shard keys come from the config server's ``config.collections``, read
 once per client and collection (one ``find`` the first time a data manager
 uses the collection), and only when the client talks to a ``mongos``: on a
 replica set or a standalone server nothing is read and nothing changes.
+An entry marked ``dropped`` or ``unsplittable`` is no sharded collection:
+MongoDB 8.0 records the unsharded collections it moved or unsharded
+(``moveCollection``, ``unshardCollection``) there too, as unsplittable
+with the shard key ``{_id: 1}``, all on one shard.
 """
+import collections.abc
 import logging
 import threading
 import weakref
@@ -81,13 +89,13 @@ def format_key(key):
 
 
 def is_id_key(key):
-    return key is not None and dict(key) in ID_KEYS
+    return isinstance(key, collections.abc.Mapping) and dict(key) in ID_KEYS
 
 
 def key_fields(key):
     """The shard key's fields other than ``_id`` (whose values a write's
     filter must carry besides ``_id``); () for no key or an ``_id`` key."""
-    if key is None or is_id_key(key):
+    if not isinstance(key, collections.abc.Mapping) or is_id_key(key):
         return ()
     return tuple(field for field in key if field != _names.ID)
 
@@ -101,6 +109,12 @@ def refusal(namespace, key, *, standalone=False, unique_fields=None,
     if key is None:
         return None
     name = '%s.%s' % namespace
+    if not isinstance(key, collections.abc.Mapping):
+        return ('collection %s has the shard key %r in config.collections, '
+                'which is not a document: zmongo cannot tell how it is '
+                'sharded; check the cluster\'s metadata (sh.status()) and '
+                'shard it on a key document, or leave it unsharded' % (
+                    name, key))
     shown = format_key(key)
     dotted = [field for field in key if '.' in field]
     if dotted:
@@ -124,16 +138,22 @@ def refusal(namespace, key, *, standalone=False, unique_fields=None,
             return ('collection %s is sharded on %s: MongoDB enforces a '
                     'unique index across shards only when the shard key is '
                     'a ranged prefix of it, and zmongo needs the unique '
-                    'index {%s}; shard it on %s, or leave it unsharded' % (
+                    'index {%s}; shard it on %s with server transactions '
+                    '(in standalone mode only an unsharded collection '
+                    'serves it), or leave it unsharded' % (
                         name, shown,
                         ', '.join('%s: 1' % f for f in unique_fields),
                         options))
-    if standalone and not is_id_key(key):
+    if standalone and upsert_fields is None and not is_id_key(key):
+        # (The name map is written outside any transaction, never undone.)
         return ('collection %s is sharded on %s: in standalone mode '
                 '(transactions=False) zmongo undoes writes by upsert on _id, '
                 'which MongoDB routes only with an _id shard key; use server '
-                'transactions (transactions="auto") or shard it on '
-                '{_id: "hashed"}' % (name, shown))
+                'transactions (transactions="auto"), leave it unsharded, or '
+                "shard it on {_id: 'hashed'} -- unless it holds a "
+                "container's items or the root: their unique indexes need "
+                'another shard key, so in standalone mode they work only '
+                'unsharded' % (name, shown))
     return None
 
 
@@ -182,13 +202,16 @@ class ShardKeys:
         client = self.client
         # No session: the config database cannot be read in a transaction.
         entry = client['config']['collections'].find_one(
-            {_names.ID: '%s.%s' % namespace}, {'key': 1, 'dropped': 1})
+            {_names.ID: '%s.%s' % namespace},
+            {'key': 1, 'dropped': 1, 'unsplittable': 1})
         key = None
         if entry is not None and not entry.get('dropped') and \
-                entry.get('key'):
-            key = dict(entry['key'])
-            LOG.info('collection %s.%s is sharded on %s', db_name, coll_name,
-                     format_key(key))
+                not entry.get('unsplittable') and entry.get('key'):
+            key = entry['key']
+            if isinstance(key, collections.abc.Mapping):
+                key = dict(key)
+                LOG.info('collection %s.%s is sharded on %s', db_name,
+                         coll_name, format_key(key))
         with self._lock:
             self._keys[namespace] = key
         return key
