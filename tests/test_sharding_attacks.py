@@ -7,6 +7,7 @@ server as a ``mongos`` and shard keys are real documents in its
 filters zmongo sends and what it refuses.
 """
 import re
+import time
 
 import pytest
 import transaction
@@ -16,9 +17,11 @@ from tests import models as plain
 from tests.test_sharding import config_reads
 from tests.test_sharding import routed  # noqa: F401 (a fixture)
 from tests.test_sharding import stored_tree
+from tests.tcpproxy import TCPProxy
 from tests.test_sharding import writes_to
 from zmongo import conflict
 from zmongo import interfaces
+from zmongo import testing
 
 PERSON = {'parent': 1, 'key': 1}
 
@@ -205,3 +208,128 @@ def test_standalone_container_refusal_advice_would_work(routed, key):
         message
     assert 'shard it on {parent' not in message or \
         'with server transactions' in message, message
+
+
+# -- the write log sent again after the server transaction was lost -----------
+
+@pytest.fixture(scope='module')
+def short_lived():
+    """A replica set whose server transactions expire after 2 s."""
+    with testing.EmbeddedServer(transaction_lifetime_seconds=2) as server:
+        yield server
+
+
+@pytest.fixture
+def routed_short(short_lived):
+    """``routed`` on the short-lived server."""
+    direct = testing.MongoFixture(short_lived.uri).setUp()
+    proxy = TCPProxy(direct.client.address, as_mongos=True).start()
+    fixture = testing.MongoFixture(proxy.uri).setUp()
+    fixture.db_name = direct.db_name
+    fixture.db = fixture.client[direct.db_name]
+    fixture.direct = direct
+    namespace = '%s.person' % direct.db_name
+    direct.client.config.collections.replace_one(
+        {'_id': namespace}, {'_id': namespace, 'key': PERSON}, upsert=True)
+    try:
+        yield fixture
+    finally:
+        fixture.tearDown()
+        direct.client.config.collections.delete_one({'_id': namespace})
+        direct.tearDown()
+        proxy.stop()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'issue 15: after a lost server transaction the write log is sent again '
+    'as logged; a NoCheck replace on a collection sharded on other fields '
+    'than _id carries the old shard key values and no upsert, so if '
+    'another transaction moved or deleted the document meanwhile it '
+    'matches nothing and the commit succeeds without the write (the '
+    'replay in datamanager._replay_log checks no matched counts); '
+    'NoCheck promises the last writer wins'))
+@pytest.mark.parametrize('other', ['moved', 'deleted'])
+def test_nocheck_replace_sent_again_after_a_lost_server_transaction(
+        routed_short, other):
+    """NoCheck: the last writer wins.  The replace was flushed, the server
+    transaction expired, another transaction moved (or deleted) the item;
+    the log is sent again in a new server transaction."""
+    routed = routed_short
+    one_oid, two_oid = stored_tree(routed)
+    dm = routed.make_datamanager()
+    one = dm.load(one_oid)
+    a, b = one['a'], one['b']
+    a.name = 'mine'
+    dm.flush()
+    time.sleep(3)                       # the server transaction expires
+    # (The embedded server reaps expired transactions when another
+    # transaction runs a statement.)
+    with routed.direct.client.start_session() as session:
+        session.with_transaction(lambda s: routed.direct.db.other.insert_one(
+            {}, session=s))
+    doc = routed.direct.db.person.find_one({'key': 'a'})
+    if other == 'moved':
+        routed.direct.db.person.update_one(
+            {'_id': doc['_id']}, {'$set': {'parent': two_oid, 'key': 'z'}})
+    else:
+        routed.direct.db.person.delete_one({'_id': doc['_id']})
+    b.name = 'also mine'
+    transaction.commit()
+    found = routed.direct.db.person.find_one({'_id': doc['_id']})
+    assert found is not None and found['name'] == 'mine'
+
+
+# -- writes through the collection wrapper -------------------------------------
+
+WRAPPER_STALE = (
+    'issue 15: in server-transaction mode a write through the collection '
+    'wrapper does not forget the latest document the data manager holds '
+    'for the objects it touched (datamanager._direct_write updates it in '
+    'standalone mode only); with a serial handler, which keeps whole '
+    'documents, the object then reloads the state from before the write')
+
+
+@pytest.mark.parametrize('handler', [
+    conflict.NoCheckConflictHandler,
+    pytest.param(conflict.SimpleSerialConflictHandler, marks=pytest.mark.xfail(
+        strict=True, reason=WRAPPER_STALE + (
+            ': on a sharded collection the replace also carries the shard '
+            'key values from before the write, matches nothing, and the '
+            "transaction's own write is reported as a ConflictError")))])
+def test_a_wrapper_write_moving_an_item_then_the_item_changes(
+        routed, handler):
+    """The wrapper renames item a (a shard key change, its filter carrying
+    the shard key: the caller's business); then the object is changed and
+    written: its replace must carry the values the wrapper stored."""
+    routed.shard('person', PERSON)
+    one_oid, _ = stored_tree(routed, handler)
+    dm = routed.make_datamanager(conflict_handler_factory=handler)
+    one = dm.load(one_oid)
+    a = one['a']
+    coll = dm.get_collection_from_object(a)
+    coll.update_one({'_id': a._p_oid.id, 'parent': one_oid, 'key': 'a'},
+                    {'$set': {'key': 'q'}})
+    a.name = 'mine'
+    routed.commands.reset()
+    transaction.commit()
+    found = routed.db.person.find_one({'_id': a._p_oid.id})
+    assert found['name'] == 'mine'
+    q = write_filters(routed.commands, 'person')[0]
+    assert q['key'] == 'q'
+
+
+@pytest.mark.xfail(strict=True, reason=WRAPPER_STALE)
+def test_serial_handler_sees_its_own_wrapper_write(mongo):
+    """(No sharding: the cause of the xfail above.)"""
+    handler = conflict.SimpleSerialConflictHandler
+    dm = mongo.make_datamanager(conflict_handler_factory=handler)
+    one = models.People()
+    dm.root['one'] = one
+    one['a'] = models.Person('A')
+    transaction.commit()
+    dm = mongo.make_datamanager(conflict_handler_factory=handler)
+    a = dm.root['one']['a']
+    assert a.name == 'A'
+    dm.get_collection_from_object(a).update_one(
+        {'_id': a._p_oid.id}, {'$set': {'name': 'W'}})
+    assert a.name == 'W'
