@@ -7,6 +7,8 @@ server as a ``mongos`` and shard keys are real documents in its
 filters zmongo sends and what it refuses.
 """
 import re
+import socket
+import threading
 import time
 
 import pytest
@@ -333,3 +335,55 @@ def test_serial_handler_sees_its_own_wrapper_write(mongo):
     dm.get_collection_from_object(a).update_one(
         {'_id': a._p_oid.id}, {'$set': {'name': 'W'}})
     assert a.name == 'W'
+
+
+# -- the per-client cache, from many threads -----------------------------------
+
+def test_threads_first_using_a_collection_read_its_shard_key_once(routed):
+    routed.shard('counters', {'_id': 'hashed'})
+    routed.client.admin.command('ping')     # the handshake is done
+    dms = [routed.make_datamanager() for _ in range(8)]
+    barrier = threading.Barrier(len(dms))
+    errors = []
+
+    def use(dm):
+        try:
+            barrier.wait()
+            dm.raw_collection(routed.db_name, 'counters')
+        except Exception as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=use, args=(dm,)) for dm in dms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    asked = [r['filter']['_id'] for r in config_reads(routed.commands)]
+    assert asked.count('%s.counters' % routed.db_name) == 1
+
+
+# -- no server: what waits for the handshake ----------------------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    'issue 15: raw_collection() now waits for the driver\'s handshake '
+    '(_sharding.check_collection -> through_mongos) to decide whether the '
+    'client talks to a mongos, so with the server down merely creating a '
+    'collection wrapper (dm.get_collection, which sends nothing) raises '
+    'ServerSelectionTimeoutError after serverSelectionTimeoutMS, on any '
+    'server, where it used to return at once; the check could run at the '
+    "wrapper's first operation instead"))
+def test_a_collection_wrapper_needs_no_server():
+    from zmongo.datamanager import MongoDataManager
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    client = testing.make_client('mongodb://127.0.0.1:%d/' % port,
+                                 serverSelectionTimeoutMS=200,
+                                 timeoutMS=200)
+    try:
+        dm = MongoDataManager(client, default_database='db',
+                              transactions=True)
+        dm.get_collection('db', 'things')
+    finally:
+        client.close()

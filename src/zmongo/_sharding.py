@@ -164,6 +164,9 @@ class ShardKeys:
     def __init__(self, client):
         self._client = weakref.ref(client)
         self._lock = threading.Lock()
+        # Held while a shard key is read: threads first using the same
+        # collection at once read it once (the others wait for it).
+        self._reading = threading.Lock()
         self._mongos = None
         self._keys = {}     # {(db, coll): key dict or None}
 
@@ -189,8 +192,9 @@ class ShardKeys:
         return self._mongos
 
     def key(self, db_name, coll_name):
-        """The shard key of ``db.coll`` (a dict), or None: unsharded, not
-        behind a mongos, or not known yet."""
+        """The shard key of ``db.coll`` (a dict, or what
+        ``config.collections`` holds if that is no document), or None:
+        unsharded, not behind a mongos, or not known yet."""
         namespace = (db_name, coll_name)
         try:
             return self._keys[namespace]
@@ -199,6 +203,18 @@ class ShardKeys:
         mongos = self.through_mongos()
         if not mongos:
             return None
+        with self._reading:
+            try:
+                return self._keys[namespace]
+            except KeyError:
+                pass
+            key = self._read(namespace)
+            with self._lock:
+                self._keys[namespace] = key
+        return key
+
+    def _read(self, namespace):
+        db_name, coll_name = namespace
         client = self.client
         # No session: the config database cannot be read in a transaction.
         entry = client['config']['collections'].find_one(
@@ -212,8 +228,6 @@ class ShardKeys:
                 key = dict(key)
                 LOG.info('collection %s.%s is sharded on %s', db_name,
                          coll_name, format_key(key))
-        with self._lock:
-            self._keys[namespace] = key
         return key
 
     def fields(self, db_name, coll_name):
