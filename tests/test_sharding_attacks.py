@@ -82,6 +82,59 @@ def test_an_item_inserted_then_moved_in_one_transaction(routed):
     assert routed.db.person.find_one({'name': 'N'})['key'] == 'moved'
 
 
+# -- hashed shard keys ---------------------------------------------------------
+
+@pytest.mark.parametrize('key', [{'parent': 'hashed'},
+                                 {'parent': 'hashed', 'key': 1}])
+def test_a_container_hashed_on_parent_works(routed, key):
+    """MongoDB builds and enforces a unique index when the shard key's
+    field names are a prefix of it, hashed or not (items of one container
+    share the hash of ``parent``: one chunk); a hashed ``parent`` also
+    spreads the inserts of new containers, which a ranged one on
+    increasing ObjectIds sends to one shard."""
+    routed.shard('person', key)
+    one_oid, two_oid = stored_tree(routed)
+    found = {ix['name']: ix for ix in routed.db.person.list_indexes()}
+    assert found['zmongo_container_parent_key']['unique'] is True
+    dm = routed.make_datamanager()
+    one, two = dm.load(one_oid), dm.load(two_oid)
+    routed.commands.reset()
+    two['m'] = one['a']
+    del one['a']
+    transaction.commit()
+    q = write_filters(routed.commands, 'person')[-1]
+    assert q['parent'] == one_oid
+    assert ('key' in q) == ('key' in key)
+
+
+def test_objects_on_id_and_another_field(routed):
+    routed.shard('counters', {'_id': 1, 'value': 1})
+    dm = routed.make_datamanager()
+    counter = plain.Counter(1)
+    dm.insert(counter)
+    transaction.commit()
+    dm = routed.make_datamanager()
+    dm.load(counter._p_oid).value = 2
+    routed.commands.reset()
+    transaction.commit()
+    update, = writes_to(routed.commands, 'counters')
+    assert update['updates'][0]['q'] == {'_id': counter._p_oid.id,
+                                         'value': 1}
+    assert not update['updates'][0].get('upsert')
+
+
+def test_a_container_on_parent_key_and_id_is_refused(routed):
+    """{parent, key, _id} is not a prefix of the unique (parent, key)."""
+    routed.shard('person', {'parent': 1, 'key': 1, '_id': 1})
+    dm = routed.make_datamanager()
+    people = models.People()
+    dm.insert(people)
+    with pytest.raises(interfaces.UnsupportedShardKeyError,
+                       match='prefix'):
+        people.keys()
+    transaction.abort()
+
+
 # -- NoCheck: the last writer wins, also against a move ------------------------
 
 def test_nocheck_delete_of_an_item_another_transaction_moved(

@@ -23,9 +23,10 @@ naming the collection, its shard key and what would work:
 * a ``config.collections`` entry whose ``key`` is not a document (zmongo
   cannot tell how the collection is sharded);
 * a unique index zmongo needs (a container's ``(parent, key)``, the root's
-  names) on a collection whose shard key is not a ranged prefix of it:
-  MongoDB enforces uniqueness across shards only then, and refuses to
-  build the index otherwise;
+  names) on a collection whose shard key's fields are not a prefix of it:
+  MongoDB enforces uniqueness across shards only then (documents with
+  equal values of those fields live in one chunk, ranged or hashed), and
+  refuses to build the index otherwise;
 * the name map collection sharded on anything but its own entry fields
   (its entries are written by upsert on them).
 
@@ -129,15 +130,18 @@ def refusal(namespace, key, *, standalone=False, unique_fields=None,
                           ', '.join('%s: 1' % f for f in sorted(
                               upsert_fields))))
     if unique_fields is not None:
+        # MongoDB's rule (its shard key pattern's uniqueness check): the
+        # shard key's field names are a prefix of the index's, whether
+        # ranged or hashed.
         prefix = list(unique_fields)[:len(key)]
-        ranged = all(value in (1, -1, 1.0, -1.0) for value in key.values())
-        if not ranged or list(key) != prefix:
+        if list(key) != prefix:
             options = ' or '.join(
                 format_key(dict((f, 1) for f in unique_fields[:i + 1]))
                 for i in range(len(unique_fields)))
+            options += " or {%s: 'hashed'}" % unique_fields[0]
             return ('collection %s is sharded on %s: MongoDB enforces a '
-                    'unique index across shards only when the shard key is '
-                    'a ranged prefix of it, and zmongo needs the unique '
+                    'unique index across shards only when the shard key\'s '
+                    'fields are a prefix of it, and zmongo needs the unique '
                     'index {%s}; shard it on %s with server transactions '
                     '(in standalone mode only an unsharded collection '
                     'serves it), or leave it unsharded' % (
