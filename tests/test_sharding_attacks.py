@@ -22,6 +22,7 @@ from tests.test_sharding import stored_tree
 from tests.tcpproxy import TCPProxy
 from tests.test_sharding import writes_to
 from zmongo import conflict
+from zmongo import container
 from zmongo import interfaces
 from zmongo import testing
 
@@ -440,3 +441,99 @@ def test_a_collection_wrapper_needs_no_server():
         dm.get_collection('db', 'things')
     finally:
         client.close()
+
+
+# -- sub-document containers ---------------------------------------------------
+
+def test_a_move_between_sub_document_containers(routed):
+    """Their items' ``parent`` is the ObjectId the container keeps in its
+    holder's document; a move changes it, and the filter has the old."""
+    routed.shard('person', PERSON)
+    dm = routed.make_datamanager()
+    dm.root['app'] = app = models.Site()
+    app['a'] = container.SubDocumentMongoContainer('person')
+    app['b'] = container.SubDocumentMongoContainer('person')
+    app['a']['x'] = models.Item('X')
+    transaction.commit()
+    old = routed.db.person.find_one({'key': 'x'})
+    dm = routed.make_datamanager()
+    app = dm.root['app']
+    routed.commands.reset()
+    app['b']['y'] = app['a']['x']
+    del app['a']['x']
+    transaction.commit()
+    q = write_filters(routed.commands, 'person')[-1]
+    assert q == {'_id': old['_id'], 'parent': old['parent'], 'key': 'x'}
+    dm = routed.make_datamanager()
+    app = dm.root['app']
+    assert app['a'].keys() == [] and app['b'].keys() == ['y']
+    del app['b']['y']
+    routed.commands.reset()
+    transaction.commit()
+    q = write_filters(routed.commands, 'person')[-1]
+    assert q['parent'] == app['b']._m_container_id and q['key'] == 'y'
+    assert routed.db.person.count_documents({}) == 0
+
+
+# -- standalone mode on a mongos: undo writes on an _id shard key -------------
+
+def test_standalone_abort_after_a_flush_on_an_id_shard_key(routed):
+    routed.shard('counters', {'_id': 'hashed'})
+    dm = routed.make_datamanager(transactions=False)
+    kept, gone = plain.Counter(1), plain.Counter(2)
+    dm.insert(kept)
+    dm.insert(gone)
+    transaction.commit()
+    dm = routed.make_datamanager(transactions=False)
+    dm.load(kept._p_oid).value = 10
+    dm.remove(dm.load(gone._p_oid))
+    new = plain.Counter(3)
+    dm.insert(new)
+    dm.flush()
+    routed.commands.reset()
+    transaction.abort()
+    assert sorted(d['value'] for d in routed.db.counters.find()) == [1, 2]
+    # Every undo write names the document by _id, the whole shard key;
+    # the one re-creating the deleted document upserts on it.
+    for c in writes_to(routed.commands, 'counters'):
+        for w in list(c.get('updates', ())) + list(c.get('deletes', ())):
+            assert '_id' in w['q']
+
+
+# -- sharded after the first use -------------------------------------------------
+
+def test_a_collection_sharded_after_its_first_use(routed):
+    """As documented: each client reads a collection's shard key once; a
+    collection sharded later is seen by a new client."""
+    dm = routed.make_datamanager()
+    people = models.People()
+    dm.root['people'] = people
+    people['a'] = models.Person('A')
+    transaction.commit()
+    routed.shard('person', {'key': 1})       # refused, once known
+    dm = routed.make_datamanager()
+    dm.root['people']['b'] = models.Person('B')
+    transaction.commit()                    # the client does not know yet
+    other = testing.MongoFixture(routed.uri).setUp()
+    try:
+        other.db_name, other.db = routed.db_name, other.client[routed.db_name]
+        dm = other.make_datamanager()
+        with pytest.raises(interfaces.UnsupportedShardKeyError):
+            dm.root['people'].keys()
+        transaction.abort()
+    finally:
+        other.client.close()
+
+
+def test_a_container_on_an_embedded_field_is_told_what_works(routed):
+    routed.shard('person', {'parent.$id': 1})
+    dm = routed.make_datamanager()
+    people = models.People()
+    dm.insert(people)
+    with pytest.raises(interfaces.UnsupportedShardKeyError) as info:
+        people.keys()
+    transaction.abort()
+    message = str(info.value)
+    assert 'embedded field (parent.$id)' in message
+    # Not only {_id: 'hashed'}, which a container's items cannot use.
+    assert "container's items ({parent: 1})" in message

@@ -120,8 +120,11 @@ def refusal(namespace, key, *, standalone=False, unique_fields=None,
     dotted = [field for field in key if '.' in field]
     if dotted:
         return ('collection %s is sharded on %s: zmongo cannot route writes '
-                'by an embedded field (%s); shard it on {_id: "hashed"} or '
-                'on top-level fields' % (name, shown, ', '.join(dotted)))
+                'by an embedded field (%s); shard it on top-level fields: '
+                "{_id: 'hashed'} for objects, a prefix of the unique index "
+                "for a container's items ({parent: 1}) or the root "
+                '({name: 1}), or leave it unsharded' % (
+                    name, shown, ', '.join(dotted)))
     if upsert_fields is not None and not set(key) <= set(upsert_fields):
         return ('collection %s is sharded on %s: zmongo writes its entries '
                 'by upsert on %s, which must hold the whole shard key; '
