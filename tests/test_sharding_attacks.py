@@ -537,3 +537,54 @@ def test_a_container_on_an_embedded_field_is_told_what_works(routed):
     assert 'embedded field (parent.$id)' in message
     # Not only {_id: 'hashed'}, which a container's items cannot use.
     assert "container's items ({parent: 1})" in message
+
+
+# -- a replica set without a primary -------------------------------------------
+
+@pytest.fixture
+def secondary_only(mongo, monkeypatch):
+    """A proxy presenting the embedded server as the one reachable member,
+    a secondary, of its replica set (no primary: an election, an outage)."""
+    from tests import tcpproxy
+    proxy = TCPProxy(mongo.client.address, as_mongos=True)
+    proxy.start()
+    me = '127.0.0.1:%d' % proxy.port
+
+    def as_secondary(doc):
+        if not ('isWritablePrimary' in doc or 'ismaster' in doc):
+            return None
+        doc = dict(doc)
+        doc.pop('primary', None)
+        doc.update(hosts=[me], me=me, secondary=True)
+        for name in ('isWritablePrimary', 'ismaster'):
+            if name in doc:
+                doc[name] = False
+        return doc
+
+    monkeypatch.setattr(tcpproxy, '_as_router', as_secondary)
+    set_name = mongo.client.admin.command('hello')['setName']
+    try:
+        yield proxy, set_name
+    finally:
+        proxy.stop()
+
+
+def test_reads_from_a_secondary_while_there_is_no_primary(
+        secondary_only, mongo):
+    """A client created while its replica set has no primary reads from
+    a secondary (the check for a mongos waited for a writable server:
+    ServerSelectionTimeoutError on every use, nothing cached)."""
+    from zmongo.datamanager import MongoDataManager
+    proxy, set_name = secondary_only
+    mongo.db.things.insert_one({'_id': 1})
+    client = testing.make_client(
+        'mongodb://127.0.0.1:%d/?replicaSet=%s' % (proxy.port, set_name),
+        readPreference='secondaryPreferred', connect=False,
+        serverSelectionTimeoutMS=1500, timeoutMS=1500)
+    try:
+        dm = MongoDataManager(client, default_database=mongo.db_name,
+                              transactions=False)
+        coll = dm.raw_collection(mongo.db_name, 'things')
+        assert coll.find_one({'_id': 1}) == {'_id': 1}
+    finally:
+        client.close()

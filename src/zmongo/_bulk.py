@@ -311,8 +311,8 @@ class BulkWriter:
                 if not same_document(coll, doc, found):
                     conflicts.append((obj, found, doc))
                     skipped.add(first_replace + i)
-        if matched is not None and fields and writes.deletes and \
-                deleted < len(writes.deletes) and \
+        if matched is not None and fields and writes.deletes and (
+                writes.raw or deleted < len(writes.deletes)) and \
                 not handler.detects_conflicts:
             # A NoCheck delete carrying shard key values another
             # transaction changed (a move) missed: deleted again.

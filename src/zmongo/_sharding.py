@@ -42,9 +42,11 @@ with the shard key ``{_id: 1}``, all on one shard.
 import collections.abc
 import logging
 import threading
+import time
 import weakref
 
 import pymongo
+import pymongo.errors
 
 from zmongo import _names
 from zmongo import interfaces
@@ -74,15 +76,35 @@ def routes_through_mongos(client):
     return any(name in _ROUTERS for name in known)
 
 
-def _select_server(client):
-    """Wait for the handshake (server selection), bounded by the client's
-    ``timeoutMS`` as any operation of it would be."""
-    timeout = getattr(client.options, 'timeout', None)
-    if timeout:
-        with pymongo.timeout(timeout):
-            client.is_mongos
-    else:
-        client.is_mongos
+#: How long one wait for the handshake lasts before looking again.
+_HANDSHAKE_STEP = 0.05
+
+
+def _wait_for_handshake(client):
+    """Wait until the driver knows any server of ``client``, bounded by
+    its ``timeoutMS`` (else ``serverSelectionTimeoutMS``) as any
+    operation of it would be; the driver's ``ServerSelectionTimeoutError``
+    if it knows none by then.
+
+    ``client.is_mongos`` alone would wait for a writable server: a client
+    of a replica set without a primary (an election, an outage) would
+    never get to read from its secondaries.  So it waits in short steps,
+    and stops as soon as any server answered."""
+    limit = getattr(client.options, 'timeout', None) or \
+        client.options.server_selection_timeout
+    deadline = time.monotonic() + limit
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            with pymongo.timeout(max(min(_HANDSHAKE_STEP, remaining),
+                                     0.001)):
+                client.is_mongos
+            return
+        except pymongo.errors.ServerSelectionTimeoutError:
+            if routes_through_mongos(client) is not None:
+                return
+            if remaining <= _HANDSHAKE_STEP:
+                raise
 
 
 def format_key(key):
@@ -193,7 +215,7 @@ class ShardKeys:
                 return None
             found = routes_through_mongos(client)
             if found is None:
-                _select_server(client)
+                _wait_for_handshake(client)
                 found = routes_through_mongos(client)
             self._mongos = found
         return self._mongos
