@@ -500,7 +500,7 @@ def test_standalone_abort_after_a_flush_on_an_id_shard_key(routed):
             assert '_id' in w['q']
 
 
-# -- sharded after the first use -------------------------------------------------
+# -- sharded after the first use ----------------------------------------------
 
 def test_a_collection_sharded_after_its_first_use(routed):
     """As documented: each client reads a collection's shard key once; a
