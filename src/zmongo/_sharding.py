@@ -42,7 +42,6 @@ with the shard key ``{_id: 1}``, all on one shard.
 import collections.abc
 import logging
 import threading
-import time
 import weakref
 
 import pymongo
@@ -76,35 +75,44 @@ def routes_through_mongos(client):
     return any(name in _ROUTERS for name in known)
 
 
-#: How long one wait for the handshake lasts before looking again.
+#: How long the first, short wait for the handshake lasts.
 _HANDSHAKE_STEP = 0.05
 
 
-def _wait_for_handshake(client):
-    """Wait until the driver knows any server of ``client``, bounded by
-    its ``timeoutMS`` (else ``serverSelectionTimeoutMS``) as any
-    operation of it would be; the driver's ``ServerSelectionTimeoutError``
-    if it knows none by then.
+def _select_server(client):
+    """Wait for a server (selection), bounded by the client's ``timeoutMS``
+    as any operation of it would be."""
+    timeout = getattr(client.options, 'timeout', None)
+    if timeout:
+        with pymongo.timeout(timeout):
+            client.is_mongos
+    else:
+        client.is_mongos
 
-    ``client.is_mongos`` alone would wait for a writable server: a client
-    of a replica set without a primary (an election, an outage) would
-    never get to read from its secondaries.  So it waits in short steps,
-    and stops as soon as any server answered."""
-    limit = getattr(client.options, 'timeout', None) or \
-        client.options.server_selection_timeout
-    deadline = time.monotonic() + limit
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            with pymongo.timeout(max(min(_HANDSHAKE_STEP, remaining),
-                                     0.001)):
-                client.is_mongos
+
+def _wait_for_handshake(client):
+    """Wait until the driver knows any server of ``client``; the driver's
+    ``ServerSelectionTimeoutError`` if it knows none within the client's
+    timeouts.
+
+    ``client.is_mongos`` waits for a writable server: a client of a
+    replica set without a primary (an election, an outage) would never
+    get to read from its secondaries.  So a secondary the driver found
+    meanwhile ends the wait, after a short one or (on a slow network) the
+    client's whole server selection timeout; a server that is down gives
+    the driver's error as any operation would."""
+    try:
+        with pymongo.timeout(_HANDSHAKE_STEP):
+            client.is_mongos
+        return
+    except pymongo.errors.ServerSelectionTimeoutError:
+        if routes_through_mongos(client) is not None:
             return
-        except pymongo.errors.ServerSelectionTimeoutError:
-            if routes_through_mongos(client) is not None:
-                return
-            if remaining <= _HANDSHAKE_STEP:
-                raise
+    try:
+        _select_server(client)
+    except pymongo.errors.ServerSelectionTimeoutError:
+        if routes_through_mongos(client) is None:
+            raise
 
 
 def format_key(key):
