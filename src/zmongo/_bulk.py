@@ -20,7 +20,9 @@ write itself, with no window between a check and the write.
   that matched nothing then is sent again after one query: as an insert
   if another transaction deleted the document (what the upsert did), as a
   replace on the current shard key values if another transaction moved
-  it (the last writer wins).
+  it (the last writer wins); a ``NoCheck`` delete that missed because
+  another transaction moved the document is sent again on its current
+  shard key values.
   When the server transaction itself is lost (``WriteConflict``,
   ``NoSuchTransaction`` after the server's transaction lifetime, an error
   labelled ``TransientTransactionError``) nothing of the bulk was applied:
@@ -289,7 +291,7 @@ class BulkWriter:
         handler = self._handler
         conflicts = []
         skipped = set()     # indexes of writes that changed nothing
-        rewrites = []       # NoCheck replaces sent again: (obj, op, doc)
+        rewrites = []       # NoCheck writes sent again: (obj, op, doc)
         if matched is not None and not upsert and writes.replaces and (
                 writes.raw or matched < len(writes.replaces)) and \
                 not handler.detects_conflicts:
@@ -309,6 +311,12 @@ class BulkWriter:
                 if not same_document(coll, doc, found):
                     conflicts.append((obj, found, doc))
                     skipped.add(first_replace + i)
+        if matched is not None and fields and writes.deletes and (
+                writes.raw or deleted < len(writes.deletes)) and \
+                not handler.detects_conflicts:
+            # A NoCheck delete carrying shard key values another
+            # transaction changed (a move) missed: deleted again.
+            rewrites += self._undeleted(db_name, coll_name, writes, session)
         for i in upserted:
             if i >= first_replace and standalone:
                 # Deleted meanwhile, so the upsert created it: undone by
@@ -383,6 +391,26 @@ class BulkWriter:
             filter_ = {_names.ID: obj._p_oid.id}
             filter_.update((f, found.get(f)) for f in fields)
             again.append((obj, ReplaceOne(filter_, doc), doc))
+        return again
+
+    def _undeleted(self, db_name, coll_name, writes, session):
+        """The ``NoCheck`` deletes that missed because another transaction
+        moved the document (changed its shard key values), as deletes on
+        its current values (the last writer wins).  One query."""
+        cur = self._current_docs(
+            db_name, coll_name, [o._p_oid.id for o, _ in writes.deletes],
+            session)
+        fields = self._shard_fields(db_name, coll_name)
+        again = []
+        for obj, _ in writes.deletes:
+            found = cur.get(obj._p_oid.id)
+            if found is None:
+                continue
+            LOG.info('%r was moved by another transaction; NoCheck: deleted '
+                     'there', obj)
+            filter_ = {_names.ID: obj._p_oid.id}
+            filter_.update((f, found.get(f)) for f in fields)
+            again.append((obj, DeleteOne(filter_), None))
         return again
 
     def _send_again(self, namespace, rewrites, session):

@@ -18,11 +18,15 @@ naming the collection, its shard key and what would work:
 
 * a shard key on a dotted (embedded) field;
 * a shard key other than ``_id`` in standalone mode (its undo writes
-  re-create documents by upserting on ``_id``);
+  re-create documents by upserting on ``_id``), except on the name map
+  (written outside any transaction, never undone);
+* a ``config.collections`` entry whose ``key`` is not a document (zmongo
+  cannot tell how the collection is sharded);
 * a unique index zmongo needs (a container's ``(parent, key)``, the root's
-  names) on a collection whose shard key is not a ranged prefix of it:
-  MongoDB enforces uniqueness across shards only then, and refuses to
-  build the index otherwise;
+  names) on a collection whose shard key's fields are not a prefix of it:
+  MongoDB enforces uniqueness across shards only then (documents with
+  equal values of those fields live in one chunk, ranged or hashed), and
+  refuses to build the index otherwise;
 * the name map collection sharded on anything but its own entry fields
   (its entries are written by upsert on them).
 
@@ -30,12 +34,18 @@ The shard keys come from the config server's ``config.collections``, read
 once per client and collection (one ``find`` the first time a data manager
 uses the collection), and only when the client talks to a ``mongos``: on a
 replica set or a standalone server nothing is read and nothing changes.
+An entry marked ``dropped`` or ``unsplittable`` is no sharded collection:
+MongoDB 8.0 records the unsharded collections it moved or unsharded
+(``moveCollection``, ``unshardCollection``) there too, as unsplittable
+with the shard key ``{_id: 1}``, all on one shard.
 """
+import collections.abc
 import logging
 import threading
 import weakref
 
 import pymongo
+import pymongo.errors
 
 from zmongo import _names
 from zmongo import interfaces
@@ -65,9 +75,13 @@ def routes_through_mongos(client):
     return any(name in _ROUTERS for name in known)
 
 
+#: How long the first, short wait for the handshake lasts.
+_HANDSHAKE_STEP = 0.05
+
+
 def _select_server(client):
-    """Wait for the handshake (server selection), bounded by the client's
-    ``timeoutMS`` as any operation of it would be."""
+    """Wait for a server (selection), bounded by the client's ``timeoutMS``
+    as any operation of it would be."""
     timeout = getattr(client.options, 'timeout', None)
     if timeout:
         with pymongo.timeout(timeout):
@@ -76,18 +90,43 @@ def _select_server(client):
         client.is_mongos
 
 
+def _wait_for_handshake(client):
+    """Wait until the driver knows any server of ``client``; the driver's
+    ``ServerSelectionTimeoutError`` if it knows none within the client's
+    timeouts.
+
+    ``client.is_mongos`` waits for a writable server: a client of a
+    replica set without a primary (an election, an outage) would never
+    get to read from its secondaries.  So a secondary the driver found
+    meanwhile ends the wait, after a short one or (on a slow network) the
+    client's whole server selection timeout; a server that is down gives
+    the driver's error as any operation would."""
+    try:
+        with pymongo.timeout(_HANDSHAKE_STEP):
+            client.is_mongos
+        return
+    except pymongo.errors.ServerSelectionTimeoutError:
+        if routes_through_mongos(client) is not None:
+            return
+    try:
+        _select_server(client)
+    except pymongo.errors.ServerSelectionTimeoutError:
+        if routes_through_mongos(client) is None:
+            raise
+
+
 def format_key(key):
     return '{%s}' % ', '.join('%s: %r' % item for item in key.items())
 
 
 def is_id_key(key):
-    return key is not None and dict(key) in ID_KEYS
+    return isinstance(key, collections.abc.Mapping) and dict(key) in ID_KEYS
 
 
 def key_fields(key):
     """The shard key's fields other than ``_id`` (whose values a write's
     filter must carry besides ``_id``); () for no key or an ``_id`` key."""
-    if key is None or is_id_key(key):
+    if not isinstance(key, collections.abc.Mapping) or is_id_key(key):
         return ()
     return tuple(field for field in key if field != _names.ID)
 
@@ -101,12 +140,21 @@ def refusal(namespace, key, *, standalone=False, unique_fields=None,
     if key is None:
         return None
     name = '%s.%s' % namespace
+    if not isinstance(key, collections.abc.Mapping):
+        return ('collection %s has the shard key %r in config.collections, '
+                'which is not a document: zmongo cannot tell how it is '
+                'sharded; check the cluster\'s metadata (sh.status()) and '
+                'shard it on a key document, or leave it unsharded' % (
+                    name, key))
     shown = format_key(key)
     dotted = [field for field in key if '.' in field]
     if dotted:
         return ('collection %s is sharded on %s: zmongo cannot route writes '
-                'by an embedded field (%s); shard it on {_id: "hashed"} or '
-                'on top-level fields' % (name, shown, ', '.join(dotted)))
+                'by an embedded field (%s); shard it on top-level fields: '
+                "{_id: 'hashed'} for objects, a prefix of the unique index "
+                "for a container's items ({parent: 1}) or the root "
+                '({name: 1}), or leave it unsharded' % (
+                    name, shown, ', '.join(dotted)))
     if upsert_fields is not None and not set(key) <= set(upsert_fields):
         return ('collection %s is sharded on %s: zmongo writes its entries '
                 'by upsert on %s, which must hold the whole shard key; '
@@ -115,25 +163,34 @@ def refusal(namespace, key, *, standalone=False, unique_fields=None,
                           ', '.join('%s: 1' % f for f in sorted(
                               upsert_fields))))
     if unique_fields is not None:
+        # MongoDB's rule (its shard key pattern's uniqueness check): the
+        # shard key's field names are a prefix of the index's, whether
+        # ranged or hashed.
         prefix = list(unique_fields)[:len(key)]
-        ranged = all(value in (1, -1, 1.0, -1.0) for value in key.values())
-        if not ranged or list(key) != prefix:
+        if list(key) != prefix:
             options = ' or '.join(
                 format_key(dict((f, 1) for f in unique_fields[:i + 1]))
                 for i in range(len(unique_fields)))
+            options += " or {%s: 'hashed'}" % unique_fields[0]
             return ('collection %s is sharded on %s: MongoDB enforces a '
-                    'unique index across shards only when the shard key is '
-                    'a ranged prefix of it, and zmongo needs the unique '
-                    'index {%s}; shard it on %s, or leave it unsharded' % (
+                    'unique index across shards only when the shard key\'s '
+                    'fields are a prefix of it, and zmongo needs the unique '
+                    'index {%s}; shard it on %s with server transactions '
+                    '(in standalone mode only an unsharded collection '
+                    'serves it), or leave it unsharded' % (
                         name, shown,
                         ', '.join('%s: 1' % f for f in unique_fields),
                         options))
-    if standalone and not is_id_key(key):
+    if standalone and upsert_fields is None and not is_id_key(key):
+        # (The name map is written outside any transaction, never undone.)
         return ('collection %s is sharded on %s: in standalone mode '
                 '(transactions=False) zmongo undoes writes by upsert on _id, '
                 'which MongoDB routes only with an _id shard key; use server '
-                'transactions (transactions="auto") or shard it on '
-                '{_id: "hashed"}' % (name, shown))
+                'transactions (transactions="auto"), leave it unsharded, or '
+                "shard it on {_id: 'hashed'} -- unless it holds a "
+                "container's items or the root: their unique indexes need "
+                'another shard key, so in standalone mode they work only '
+                'unsharded' % (name, shown))
     return None
 
 
@@ -144,6 +201,9 @@ class ShardKeys:
     def __init__(self, client):
         self._client = weakref.ref(client)
         self._lock = threading.Lock()
+        # Held while a shard key is read: threads first using the same
+        # collection at once read it once (the others wait for it).
+        self._reading = threading.Lock()
         self._mongos = None
         self._keys = {}     # {(db, coll): key dict or None}
 
@@ -163,14 +223,15 @@ class ShardKeys:
                 return None
             found = routes_through_mongos(client)
             if found is None:
-                _select_server(client)
+                _wait_for_handshake(client)
                 found = routes_through_mongos(client)
             self._mongos = found
         return self._mongos
 
     def key(self, db_name, coll_name):
-        """The shard key of ``db.coll`` (a dict), or None: unsharded, not
-        behind a mongos, or not known yet."""
+        """The shard key of ``db.coll`` (a dict, or what
+        ``config.collections`` holds if that is no document), or None:
+        unsharded, not behind a mongos, or not known yet."""
         namespace = (db_name, coll_name)
         try:
             return self._keys[namespace]
@@ -179,18 +240,31 @@ class ShardKeys:
         mongos = self.through_mongos()
         if not mongos:
             return None
+        with self._reading:
+            try:
+                return self._keys[namespace]
+            except KeyError:
+                pass
+            key = self._read(namespace)
+            with self._lock:
+                self._keys[namespace] = key
+        return key
+
+    def _read(self, namespace):
+        db_name, coll_name = namespace
         client = self.client
         # No session: the config database cannot be read in a transaction.
         entry = client['config']['collections'].find_one(
-            {_names.ID: '%s.%s' % namespace}, {'key': 1, 'dropped': 1})
+            {_names.ID: '%s.%s' % namespace},
+            {'key': 1, 'dropped': 1, 'unsplittable': 1})
         key = None
         if entry is not None and not entry.get('dropped') and \
-                entry.get('key'):
-            key = dict(entry['key'])
-            LOG.info('collection %s.%s is sharded on %s', db_name, coll_name,
-                     format_key(key))
-        with self._lock:
-            self._keys[namespace] = key
+                not entry.get('unsplittable') and entry.get('key'):
+            key = entry['key']
+            if isinstance(key, collections.abc.Mapping):
+                key = dict(key)
+                LOG.info('collection %s.%s is sharded on %s', db_name,
+                         coll_name, format_key(key))
         return key
 
     def fields(self, db_name, coll_name):
