@@ -507,6 +507,14 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         if self._m_must_flush(jar, db_name, coll_name):
             return coll.find_one(filter_, *args)
         raw = coll.collection
+        find_cached = getattr(jar, 'find_cached', None)
+        if find_cached is not None:
+            # Served by the shared document cache where it can.
+            docs = find_cached(db_name, coll_name,
+                               _process_spec(raw, filter_),
+                               args[0] if args else None, one=True,
+                               flush=False)
+            return docs[0] if docs else None
         return raw.find_one(_process_spec(raw, filter_), *args,
                             session=jar.op_session())
 
@@ -725,7 +733,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             return list(cache.entries.items())
         coll = self._m_get_collection(jar, db_name, coll_name)
         result = []
-        for doc in coll.find(self._m_get_items_filter(jar)):
+        for doc in self._m_find_all(jar, db_name, coll_name, coll,
+                                    self._m_get_items_filter(jar)):
             result.append((self._m_name_of(doc),
                            self._m_load(jar, db_name, coll_name, doc)))
         if cache is not None:
@@ -735,6 +744,19 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             # parents: then the cache cannot stand for the whole container.
             cache.complete = len(entries) == len(result)
         return result
+
+    @staticmethod
+    def _m_find_all(jar, db_name, coll_name, coll, filter_,
+                    projection=None):
+        """The documents of a listing: through the data manager's shared
+        document cache where it has one (pending changes written first,
+        as the collection wrapper does), else through the wrapper."""
+        find_cached = getattr(jar, 'find_cached', None)
+        if find_cached is None:
+            return coll.find(filter_, projection)
+        raw = coll.collection
+        return find_cached(db_name, coll_name, _process_spec(raw, filter_),
+                           projection)
 
     # -- IReadContainer -------------------------------------------------------
 
@@ -830,8 +852,9 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         if cache is not None and cache.complete:
             return list(cache.entries)
         coll = self._m_get_collection(jar, db_name, coll_name)
-        docs = coll.find(self._m_get_items_filter(jar),
-                         {self._m_name_field(): 1})
+        docs = self._m_find_all(jar, db_name, coll_name, coll,
+                                self._m_get_items_filter(jar),
+                                {self._m_name_field(): 1})
         return [self._m_name_of(doc) for doc in docs]
 
     def __iter__(self):
@@ -851,6 +874,11 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         if cache is not None and cache.complete:
             return len(cache.entries)
         coll = self._m_get_collection(jar, db_name, coll_name)
+        count_cached = getattr(jar, 'count_cached', None)
+        if count_cached is not None:
+            raw = coll.collection
+            return count_cached(db_name, coll_name, _process_spec(
+                raw, self._m_get_items_filter(jar)))
         return coll.count_documents(self._m_get_items_filter(jar))
 
     # -- IWriteContainer ------------------------------------------------------

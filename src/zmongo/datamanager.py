@@ -45,12 +45,14 @@ import weakref
 
 import bson
 import bson.errors
+from bson.raw_bson import RawBSONDocument
 import pymongo.errors
 import transaction
 import transaction.interfaces
 import zope.interface
 from pymongo.write_concern import WriteConcern
 
+from zmongo import _cache
 from zmongo import _direct
 from zmongo import _names
 from zmongo import _oid
@@ -149,9 +151,13 @@ class MongoDataManager:
     :data:`zmongo.serialize.SERIALIZERS`), ``factories`` (extra factories
     documents may call), ``trusted_modules`` (module prefixes whose classes
     documents may hold, beside :func:`zmongo.serialize.trust_modules`),
-    ``name_map`` (a shared :class:`zmongo._namemap.NameMap` cache) and
+    ``name_map`` (a shared :class:`zmongo._namemap.NameMap` cache),
     ``cache_size`` (how many unchanged objects ``cacheGC()`` leaves with
-    their state).
+    their state) and ``document_cache`` (a
+    :class:`zmongo._cache.DocumentCache` shared with other data managers
+    of the client, as a provider hands out: committed documents and
+    container answers served across transactions, see "The cache" in
+    ``docs/transactions.rst``).
     """
 
     default_database = _names.DEFAULT_DATABASE
@@ -165,7 +171,7 @@ class MongoDataManager:
                  read_concern=None, read_preference=None,
                  transaction_timeout=None, transaction_manager=None,
                  serializers=None, factories=(), trusted_modules=(),
-                 name_map=None, cache_size=400):
+                 name_map=None, cache_size=400, document_cache=None):
         if transactions not in ('auto', True, False):
             raise ValueError("transactions must be 'auto', True or False, "
                              "not %r" % (transactions,))
@@ -191,6 +197,7 @@ class MongoDataManager:
         self._reader = serialize.ObjectReader(self)
         self._writer = serialize.ObjectWriter(self)
         self.root = Root(self, root_database, root_collection)
+        self._document_cache = document_cache
         self._server = ServerTransaction(
             conn, write_concern=self.write_concern,
             read_concern=read_concern, read_preference=read_preference,
@@ -219,6 +226,10 @@ class MongoDataManager:
         self._log = WriteLog()
         #: What other parts (containers) remember for this transaction.
         self.annotations = {}
+        # What this transaction may take from (and give to) the shared
+        # document cache.
+        cache = getattr(self, '_document_cache', None)
+        self._view = None if cache is None else _cache.CacheView(cache)
 
     # -- what the other parts of zmongo use ------------------------------------
 
@@ -379,7 +390,11 @@ class MongoDataManager:
         if UNREACHED_UNDO:
             UNREACHED_UNDO.send(self._conn, self.raw_collection)
         self._join()
-        return self._server.session(self.uses_transactions, writing)
+        session = self._server.session(self.uses_transactions, writing)
+        if self._view is not None:
+            self._view.begin(self._conn, session, self._server.started,
+                             self.uses_transactions)
+        return session
 
     @property
     def in_server_transaction(self):
@@ -453,14 +468,149 @@ class MongoDataManager:
         doc = self._states.latest(dbref)
         if doc is not None:
             return doc
+        view = self._readable_view()
+        namespace = (dbref.database, dbref.collection)
+        if view is not None and view.ready():
+            raws = view.cache.get_documents(view.epoch, view.lo, namespace,
+                                            (dbref.id,))
+            if raws is not None:
+                doc = bson.decode(raws[0], self._conn.codec_options)
+                self._states.set_latest(dbref, doc)
+                return doc
         coll = self.raw_collection(dbref.database, dbref.collection)
-        doc = coll.find_one({_names.ID: dbref.id}, session=self.op_session())
+        session = self.op_session()
+        if view is not None:
+            coll = coll.with_options(codec_options=self._raw_codec())
+        doc = coll.find_one({_names.ID: dbref.id}, session=session)
         if doc is None:
             raise interfaces.DocumentNotFoundError(
                 'no document with _id %r in %s.%s' % (
                     dbref.id, dbref.database, dbref.collection))
+        if view is not None:
+            raw = doc.raw
+            doc = bson.decode(raw, self._conn.codec_options)
+            if self._readable_view() is view and view.after_read() and \
+                    _usable_id(dbref.id):
+                view.cache.put_documents(view.epoch, view.lo, namespace,
+                                         [(dbref.id, raw)])
         self._states.set_latest(dbref, doc)
         return doc
+
+    # -- the shared document cache -----------------------------------------
+
+    def _raw_codec(self):
+        return self._conn.codec_options.with_options(
+            document_class=RawBSONDocument)
+
+    def _readable_view(self):
+        """The cache view, while this transaction may use it: server-
+        transaction mode, and nothing written yet (what it reads after a
+        write may be its own, uncommitted writes)."""
+        view = self._view
+        if view is None or view.dead:
+            return None
+        if self._log or self._server.wrote or self._work.failure:
+            view.dead = True
+            return None
+        return view
+
+    def find_cached(self, db_name, coll_name, spec, projection=None,
+                    one=False, flush=True):
+        """The documents ``find(spec, projection)`` (``find_one`` if
+        ``one``) returns in this transaction, as a list: from the shared
+        document cache when it has a valid answer, else read in the
+        transaction's session (and the answer kept there, where allowed).
+        ``flush``: write pending changes first (as the collection wrapper
+        does); a lookup that answers for pending changes itself passes
+        False.  ``spec`` is sent as given (spec processors already run)."""
+        if flush:
+            self.flush()
+        view = self._readable_view()
+        namespace = (db_name, coll_name)
+        codec = self._conn.codec_options
+        query = None
+        if view is not None:
+            query = ('find', bson.encode(
+                {'s': spec, 'p': projection, 'o': one}))
+            if view.ready():
+                found = view.cache.get_answer(view.epoch, view.lo,
+                                              namespace, query)
+                if found is not None:
+                    return [bson.decode(raw, codec) for raw in found[1]]
+        coll = self.raw_collection(db_name, coll_name)
+        session = self.op_session()
+        if view is None:
+            if one:
+                doc = coll.find_one(spec, projection, session=session)
+                return [] if doc is None else [doc]
+            return list(coll.find(spec, projection, session=session))
+        coll = coll.with_options(codec_options=self._raw_codec())
+        cursor = coll.find(spec, projection, session=session)
+        if one:
+            cursor = cursor.limit(-1)
+        raws = [doc.raw for doc in cursor]
+        docs = [bson.decode(raw, codec) for raw in raws]
+        if self._readable_view() is view and view.after_read():
+            if projection is None:
+                pairs = [(doc[_names.ID], raw)
+                         for doc, raw in zip(docs, raws)]
+                if all(_usable_id(id_) for id_, _ in pairs):
+                    ids = tuple(id_ for id_, _ in pairs)
+                    view.cache.put_answer(
+                        view.epoch, view.lo, namespace, query, 'ids', ids,
+                        len(query[1]) + 16 * len(ids), pairs)
+            else:
+                view.cache.put_answer(
+                    view.epoch, view.lo, namespace, query, 'docs',
+                    tuple(raws), len(query[1]) + sum(map(len, raws)))
+        return docs
+
+    def count_cached(self, db_name, coll_name, spec, flush=True):
+        """``count_documents(spec)`` in this transaction, from the shared
+        document cache when it has a valid answer (see
+        :meth:`find_cached`)."""
+        if flush:
+            self.flush()
+        view = self._readable_view()
+        namespace = (db_name, coll_name)
+        query = None
+        if view is not None:
+            query = ('count', bson.encode({'s': spec}))
+            if view.ready():
+                found = view.cache.get_answer(view.epoch, view.lo,
+                                              namespace, query)
+                if found is not None:
+                    return found[1]
+        coll = self.raw_collection(db_name, coll_name)
+        count = coll.count_documents(spec, session=self.op_session())
+        if view is not None and self._readable_view() is view and \
+                view.after_read():
+            view.cache.put_answer(view.epoch, view.lo, namespace, query,
+                                  'count', count, len(query[1]))
+        return count
+
+    def _committed_to_cache(self):
+        """After a commit: the documents it wrote leave the shared cache
+        (their change events would too, at the next transaction's start;
+        this makes it certain), with the commit's time."""
+        cache = self._document_cache
+        if cache is None or not self._log:
+            return
+        when = self._server.operation_time
+        written = {}
+        for entry in self._log.since(0):
+            ids = written.setdefault(entry.namespace, set())
+            if ids is None:
+                continue
+            if entry.dbref is None:
+                written[entry.namespace] = None
+            else:
+                ids.add(entry.dbref.id)
+        if when is None:
+            cache.clear()
+            return
+        for namespace, ids in written.items():
+            cache.invalidate(namespace, ids, when)
 
     def setstate(self, obj, doc=None):
         self._join()
@@ -1039,6 +1189,11 @@ class MongoDataManager:
         # objects become ghosts too: a later change must not write their
         # document back (their next use finds it gone).
         self._invalidate(self._work.removed_for_good.values(), 'commit')
+        try:
+            self._committed_to_cache()
+        except Exception:  # tpc_finish must not fail
+            LOG.exception('could not update the document cache after a '
+                          'commit')
         self.reset()
 
     def tpc_abort(self, transaction):

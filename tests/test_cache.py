@@ -1,0 +1,639 @@
+"""The document cache shared by the data managers of one client.
+
+Every test runs in both commit modes.  On a server with transactions the
+cache serves; on a standalone server it is off (no change stream), and the
+same scenarios check that nothing stale is served there either.  Readers
+and writers are data managers with transaction managers of their own,
+sharing one client (and, unless said otherwise, one cache): deterministic
+interleavings, no threads, except in the stress test at the end.
+"""
+import logging
+import threading
+import time
+
+import pytest
+import transaction
+
+from tests import container_models as models
+from zmongo import interfaces
+from zmongo._cache import DocumentCache
+from zmongo.datamanager import MongoDataManager
+from zmongo.testing import make_client
+
+
+class Site:
+    """Data managers on the test's database, each with its own
+    transaction manager."""
+
+    def __init__(self, mongo, transactions):
+        self.mongo = mongo
+        self.transactions = transactions
+        self.cache = DocumentCache()
+        self.caches = [self.cache]
+
+    def open(self, cache=None, client=None, **options):
+        tm = transaction.TransactionManager()
+        options.update(
+            transactions=self.transactions, transaction_manager=tm,
+            document_cache=self.cache if cache is None else cache)
+        if client is None:
+            dm = self.mongo.make_datamanager(**options)
+        else:
+            dm = MongoDataManager(client, default_database=self.mongo.db_name,
+                                  root_database=self.mongo.db_name,
+                                  **options)
+        return tm, dm
+
+    def other_cache(self):
+        cache = DocumentCache()
+        self.caches.append(cache)
+        return cache
+
+    def close(self):
+        for cache in self.caches:
+            cache.close()
+
+
+@pytest.fixture
+def site(datamanager, mongo):
+    site = Site(mongo, datamanager.uses_transactions)
+    yield site
+    site.close()
+
+
+def seed(site, names=('a', 'b')):
+    tm, dm = site.open()
+    people = models.People()
+    dm.root['people'] = people
+    for name in names:
+        people[name] = models.Person(name.upper() + '0')
+    tm.commit()
+
+
+def read_pair(dm):
+    people = dm.root['people']
+    return people['a'].name, people['b'].name
+
+
+def read_committed(site, tm, dm, times=1):
+    for _ in range(times):
+        pair = read_pair(dm)
+        tm.commit()
+    return pair
+
+
+def write_pair(site, how, value):
+    """Set a and b to ``value`` in one transaction: through a data manager
+    of the same cache, of another cache, or with raw pymongo."""
+    if how == 'raw':
+        coll = site.mongo.db['person']
+        if site.transactions:
+            with site.mongo.client.start_session() as session:
+                with session.start_transaction():
+                    for key in 'ab':
+                        coll.update_one({'key': key}, {'$set': {
+                            'name': key.upper() + value}}, session=session)
+        else:
+            for key in 'ab':
+                coll.update_one({'key': key},
+                                {'$set': {'name': key.upper() + value}})
+        return
+    cache = site.cache if how == 'same cache' else site.other_cache()
+    tm, dm = site.open(cache)
+    people = dm.root['people']
+    people['a'].name = 'A' + value
+    people['b'].name = 'B' + value
+    tm.commit()
+
+
+WRITERS = ['same cache', 'other cache', 'raw']
+
+
+def served(site, dm, tm, func):
+    """``func(dm)`` in a transaction of its own; (result, find commands)."""
+    counter = site.mongo.commands
+    counter.reset()
+    result = func(dm)
+    tm.commit()
+    return result, counter.count('find')
+
+
+# -- served with no command, and only when valid ---------------------------
+
+def test_warm_lookups_send_no_command(site, caplog):
+    caplog.set_level(logging.INFO, logger='zmongo._cache')
+    seed(site, names=['k%d' % i for i in range(20)] + ['a', 'b'])
+    tm, dm = site.open()
+    keys = ['k%d' % i for i in range(20)]
+
+    def lookups(dm):
+        people = dm.root['people']
+        return [people[key].name for key in keys * 10]
+
+    first, _ = served(site, dm, tm, lookups)
+    again, finds = served(site, dm, tm, lookups)
+    assert again == first
+    if site.transactions:
+        # The root entry (not cached) and the container's document, which
+        # fixes the snapshot; the 20 keys are served (and their repeats by
+        # the container's own per-transaction cache).
+        assert finds == 2
+        assert site.cache.stats['hits'] >= 19 * 2
+        assert 'abortTransaction' in site.mongo.commands.names
+        assert 'commitTransaction' not in site.mongo.commands.names
+    else:
+        assert finds == 2 + 20
+        assert not site.cache.enabled
+        assert 'document cache off' in caplog.text
+
+
+def test_listing_len_and_keys_are_served_warm(site):
+    seed(site, names=['k%d' % i for i in range(10)])
+    tm, dm = site.open()
+
+    def listing(dm):
+        people = dm.root['people']
+        return (len(people), sorted(people.keys()),
+                sorted(p.name for p in people.values()))
+
+    first, _ = served(site, dm, tm, listing)
+    site.mongo.commands.reset()
+    again = listing(dm)
+    commands = site.mongo.commands.names
+    tm.commit()
+    assert again == first == (10, ['k%d' % i for i in range(10)],
+                              ['K%d0' % i for i in range(10)])
+    if site.transactions:
+        # The root entry, and the container's document (it fixes the
+        # snapshot); the count, names and items are served.
+        assert commands == ['find', 'find']
+    else:
+        assert commands == ['find', 'find', 'aggregate', 'find', 'find']
+
+
+@pytest.mark.parametrize('how', WRITERS)
+def test_a_commit_is_seen_by_the_next_transaction(site, how):
+    seed(site)
+    tm, dm = site.open()
+    assert read_committed(site, tm, dm, times=3) == ('A0', 'B0')
+    write_pair(site, how, '1')
+    assert read_committed(site, tm, dm) == ('A1', 'B1')
+    assert read_committed(site, tm, dm, times=2) == ('A1', 'B1')
+
+
+@pytest.mark.parametrize('how', WRITERS)
+def test_reader_never_sees_new_a_with_old_b(site, how):
+    """The issue's test: a writer changes A and B in one transaction while
+    a reader with a warm cache reads them, at every point of the
+    reader's transaction."""
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=3)
+    # The write lands between the reader's reads of A and B.
+    people = dm.root['people']
+    a = people['a'].name
+    write_pair(site, how, '1')
+    b = people['b'].name
+    a_again = dm.load(people['a']._p_oid).name
+    tm.commit()
+    if site.transactions:
+        # One snapshot, from before the commit.
+        assert (a, b, a_again) == ('A0', 'B0', 'A0')
+    else:
+        # No snapshots: B read after the commit is the new B.
+        assert (a, b) == ('A0', 'B1')
+    # The write lands before the reader's transaction reads anything.
+    write_pair(site, how, '2')
+    people = dm.root['people']
+    a = people['a'].name
+    write_pair(site, how, '3')
+    b = people['b'].name
+    tm.commit()
+    if site.transactions:
+        assert (a, b) == ('A2', 'B2')
+    else:
+        assert (a, b) == ('A2', 'B3')
+    assert read_committed(site, tm, dm) == ('A3', 'B3')
+
+
+@pytest.mark.parametrize('path', ['lookup', 'load'])
+def test_concurrent_fills_with_different_snapshots(site, path):
+    """X's snapshot is older than a commit Y has already seen: X's read
+    of the old B must not go into the cache for Z."""
+    seed(site)
+    tm_x, x = site.open()
+    tm_y, y = site.open()
+    tm_z, z = site.open()
+    b_oid = y.root['people']['b']._p_oid
+    read_committed(site, tm_y, y, times=2)
+    x_people = x.root['people']
+    assert x_people['a'].name == 'A0'      # X's snapshot is fixed
+    write_pair(site, 'other cache', '1')
+    assert read_committed(site, tm_y, y) == ('A1', 'B1')   # Y drained
+    if path == 'lookup':
+        b_at_x = x_people['b'].name
+    else:
+        b_at_x = x.load(b_oid).name
+    tm_x.commit()
+    z_people = z.root['people']
+    z_people._p_activate()              # Z's first read: its snapshot
+    # Served, if the cache has it.
+    if path == 'lookup':
+        b_at_z = z_people['b'].name
+    else:
+        b_at_z = z.load(b_oid).name
+    assert (z_people['a'].name, b_at_z) == ('A1', 'B1')
+    tm_z.commit()
+    assert read_committed(site, tm_z, z) == ('A1', 'B1')
+    if site.transactions:
+        assert b_at_x == 'B0'
+        assert site.cache.stats['refused'] >= 1
+    else:
+        assert b_at_x == 'B1'
+
+
+def test_a_later_snapshots_entry_is_not_served_to_an_earlier_one(site):
+    seed(site)
+    tm_x, x = site.open()
+    tm_y, y = site.open()
+    read_committed(site, tm_y, y, times=2)
+    x_people = x.root['people']
+    x_people['a'].name          # X's snapshot: before the write
+    write_pair(site, 'same cache', '1')
+    # Y fills the cache with the new documents ...
+    assert read_committed(site, tm_y, y, times=2) == ('A1', 'B1')
+    # ... which X, reading at its older snapshot, must not be given.
+    b = x_people['b'].name
+    a = x.load(x_people['a']._p_oid).name
+    tm_x.commit()
+    if site.transactions:
+        assert (a, b) == ('A0', 'B0')
+    else:
+        assert b == 'B1'
+
+
+def test_retried_attempts_see_the_commit(site):
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=3)
+    seen = []
+    for attempt in tm.attempts(3):
+        with attempt:
+            people = dm.root['people']
+            a = people['a'].name
+            if not seen:
+                write_pair(site, 'other cache', '1')
+            seen.append((a, people['b'].name))
+            if len(seen) == 1:
+                raise interfaces.ConflictError('retry, please')
+    if site.transactions:
+        assert seen == [('A0', 'B0'), ('A1', 'B1')]
+    else:
+        assert seen == [('A0', 'B1'), ('A1', 'B1')]
+
+
+def test_only_changed_documents_are_invalidated(site):
+    seed(site, names=['a', 'b', 'c'])
+    tm, dm = site.open()
+    people = dm.root['people']
+    oids = {key: people[key]._p_oid for key in 'abc'}
+    tm.commit()
+
+    def load_all(dm):
+        dm.root['people']
+        return {key: dm.load(oid).name for key, oid in oids.items()}
+
+    served(site, dm, tm, load_all)
+    served(site, dm, tm, load_all)
+    site.mongo.db['person'].update_one({'key': 'b'},
+                                       {'$set': {'name': 'changed'}})
+    site.mongo.commands.reset()
+    names = load_all(dm)
+    finds = [cmd for name, _, cmd in site.mongo.commands.commands
+             if name == 'find' and cmd['find'] == 'person']
+    tm.commit()
+    assert names == {'a': 'A0', 'b': 'changed', 'c': 'C0'}
+    if site.transactions:
+        # a is read (it fixes the snapshot), b because it changed; c is
+        # served.
+        assert [cmd['filter']['_id'] for cmd in finds] == \
+            [oids['a'].id, oids['b'].id]
+    else:
+        assert len(finds) == 3
+
+
+# -- never uncommitted state ----------------------------------------------
+
+def test_an_abort_after_a_flush_leaves_nothing_in_the_cache(site):
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=2)
+    people = dm.root['people']
+    people['a'].name = 'dirty'
+    people['c'] = models.Person('C-dirty')
+    dm.flush()
+    assert dm.load(people['a']._p_oid).name == 'dirty'
+    assert (len(people), sorted(people.keys())) == (3, ['a', 'b', 'c'])
+    people['b'].name
+    tm.abort()
+    tm_r, reader = site.open()
+    assert read_committed(site, tm_r, reader, times=2) == ('A0', 'B0')
+    assert read_committed(site, tm, dm) == ('A0', 'B0')
+    for _ in range(2):
+        people = reader.root['people']
+        assert (len(people), sorted(people.keys())) == (2, ['a', 'b'])
+        tm_r.commit()
+
+
+def test_a_savepoint_rollback_leaves_the_cache_right(site):
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=2)
+    people = dm.root['people']
+    people['a'].name = 'A-sp'
+    savepoint = tm.savepoint()
+    people['a'].name = 'A-rolled-back'
+    people['b'].name = 'B-rolled-back'
+    dm.flush()
+    savepoint.rollback()
+    assert read_pair(dm) == ('A-sp', 'B0')
+    tm.commit()
+    tm_r, reader = site.open()
+    assert read_committed(site, tm_r, reader, times=2) == ('A-sp', 'B0')
+
+
+def test_writes_through_the_collection_wrapper(site):
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=2)
+    dm.root['people']
+    coll = dm.get_collection(site.mongo.db_name, 'person')
+    coll.update_one({'key': 'a'}, {'$set': {'name': 'wrapped'}})
+    assert read_pair(dm) == ('wrapped', 'B0')
+    tm.commit()
+    tm_r, reader = site.open()
+    assert read_committed(site, tm_r, reader, times=2) == ('wrapped', 'B0')
+    coll = dm.get_collection(site.mongo.db_name, 'person')
+    coll.update_one({'key': 'b'}, {'$set': {'name': 'not-kept'}})
+    tm.abort()
+    assert read_committed(site, tm_r, reader, times=2) == ('wrapped', 'B0')
+
+
+def test_a_stale_object_is_never_written(site):
+    """NoCheck (the default) writes without a serial check: an object built
+    from a stale entry would overwrite a commit it never saw."""
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=2)
+    site.mongo.db['person'].update_one({'key': 'b'},
+                                       {'$set': {'extra': 'outside'}})
+    people = dm.root['people']
+    people['a'].name
+    people['b'].name = 'B-new'
+    tm.commit()
+    doc = site.mongo.db['person'].find_one({'key': 'b'})
+    assert (doc['name'], doc['extra']) == ('B-new', 'outside')
+
+
+# -- the change stream --------------------------------------------------------
+
+def test_a_lost_stream_empties_the_cache(site, caplog):
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=2)
+    if not site.transactions:
+        assert len(site.cache) == 0
+        return
+    assert len(site.cache) > 0
+    epoch = site.cache.epoch
+    feed = site.cache._feed
+    feed._stream.close()        # as a dead connection would leave it
+    site.mongo.db['person'].update_one({'key': 'b'},
+                                       {'$set': {'name': 'B-lost'}})
+    with caplog.at_level(logging.WARNING, logger='zmongo._cache'):
+        assert read_committed(site, tm, dm) == ('A0', 'B-lost')
+    assert 'change stream of the document cache broke' in caplog.text
+    assert site.cache.epoch > epoch
+    assert site.cache.stats['stream_losses'] == 1
+    # A new stream, and a warm cache again.
+    assert read_committed(site, tm, dm, times=2) == ('A0', 'B-lost')
+    assert served(site, dm, tm, read_pair)[1] == 2
+
+
+def test_a_cut_connection_loses_no_change(site, mongo):
+    """The stream's connection is reset: pymongo resumes it from its last
+    token, so a change made meanwhile still arrives (or, if the resume
+    fails, the cache is emptied): either way nothing stale is served."""
+    from tests.tcpproxy import TCPProxy
+    proxy = TCPProxy(mongo.client.address).start()
+    client = make_client(proxy.uri, [])
+    try:
+        seed(site)
+        tm, dm = site.open(client=client)
+        read_committed(site, tm, dm, times=2)
+        proxy.drop()
+        site.mongo.db['person'].update_one({'key': 'b'},
+                                           {'$set': {'name': 'B-cut'}})
+        assert read_committed(site, tm, dm, times=2) == ('A0', 'B-cut')
+    finally:
+        transaction.abort()
+        site.cache.close()
+        client.close()
+        proxy.stop()
+
+
+def test_dropping_the_collection_empties_the_cache(site):
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=2)
+    site.mongo.db['person'].drop()
+    people = dm.root['people']
+    with pytest.raises(KeyError):
+        people['a']
+    tm.abort()
+
+
+# -- bounds and options ------------------------------------------------------------
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_entries_are_bounded_least_recently_used_first(datamanager, mongo):
+    site = Site(mongo, True)
+    site.cache = DocumentCache(size=3)
+    site.caches = [site.cache]
+    try:
+        seed(site, names=['k%d' % i for i in range(5)])
+        tm, dm = site.open()
+        oids = [dm.root['people']['k%d' % i]._p_oid for i in range(5)]
+        tm.commit()
+
+        def load(dm, indexes):
+            dm.root['people']
+            return [dm.load(oids[i]).name for i in indexes]
+
+        served(site, dm, tm, lambda dm: load(dm, [0, 1, 2, 3, 4]))
+        # Filled 1..4 (0 fixed the snapshot), and kept the last three.
+        assert len(site.cache) == 3
+        served(site, dm, tm, lambda dm: load(dm, [4, 2]))   # 2 is used
+        _, finds = served(site, dm, tm, lambda dm: load(dm, [4, 2, 3]))
+        assert finds == 2       # root, 4 (fixes the snapshot); 2, 3 served
+        assert site.cache.stats['evicted'] >= 1
+    finally:
+        site.close()
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_a_document_beyond_the_byte_bound_is_not_kept(datamanager, mongo):
+    site = Site(mongo, True)
+    site.cache = DocumentCache(max_bytes=64 * 1024)
+    site.caches = [site.cache]
+    try:
+        seed(site)
+        tm, dm = site.open()
+        people = dm.root['people']
+        people['a'].blob = 'x' * (200 * 1024)
+        tm.commit()
+        for _ in range(2):
+            assert read_pair(dm)[0] == 'A0'
+            assert len(dm.root['people']['a'].blob) == 200 * 1024
+            tm.commit()
+        assert site.cache.stats['too_large'] >= 1
+        assert site.cache.nbytes <= 64 * 1024
+        _, finds = served(site, dm, tm, read_pair)
+        assert finds == 3       # root, a (snapshot), a again (too large)
+    finally:
+        site.close()
+
+
+def test_size_zero_turns_it_off(mongo):
+    from zmongo.provider import MongoDataManagerProvider
+    provider = MongoDataManagerProvider(
+        client=mongo.client, default_database=mongo.db_name,
+        root_database=mongo.db_name, cache_size=0)
+    assert not provider.cache.enabled
+    dm = provider.get()
+    assert dm._document_cache is None
+    with pytest.raises(ValueError, match='cache_size'):
+        MongoDataManagerProvider(client=mongo.client, cache_size=-1)
+
+
+def test_provider_shares_one_cache_across_threads(mongo):
+    from zmongo.provider import MongoDataManagerProvider
+    provider = MongoDataManagerProvider(
+        client=mongo.client, default_database=mongo.db_name,
+        root_database=mongo.db_name)
+    try:
+        dm = provider.get()
+        assert dm._document_cache is provider.cache
+        seen = []
+        thread = threading.Thread(
+            target=lambda: seen.append(provider.get()._document_cache))
+        thread.start()
+        thread.join()
+        assert seen == [provider.cache]
+    finally:
+        transaction.abort()
+        provider.close()
+
+
+# -- many threads -------------------------------------------------------------
+
+def test_stress_readers_and_a_writer(site):
+    """A writer sets a and b to i, i (one transaction each); readers in
+    other threads read them over and over.  With server transactions a
+    reader always sees a pair of one commit; in both modes never a value
+    older than the last commit before its transaction began."""
+    seed(site)
+    tm, dm = site.open()
+    people = dm.root['people']
+    people['a'].name = 'A0'
+    people['b'].name = 'B0'
+    tm.commit()
+    committed = [0]
+    failures = []
+    stop = threading.Event()
+
+    def writer():
+        wtm, wdm = site.open()
+        try:
+            for i in range(1, 16):
+                people = wdm.root['people']
+                people['a'].name = 'A%d' % i
+                people['b'].name = 'B%d' % i
+                wtm.commit()
+                committed[0] = i
+                time.sleep(0.01)
+        except Exception as err:    # pragma: no cover - reported below
+            failures.append(('writer', repr(err)))
+        finally:
+            stop.set()
+
+    def reader():
+        rtm, rdm = site.open()
+        while not stop.is_set():
+            floor = committed[0]
+            try:
+                a, b = read_pair(rdm)
+                rtm.commit()
+            except Exception as err:    # pragma: no cover
+                failures.append(('reader', repr(err)))
+                rtm.abort()
+                return
+            a, b = int(a[1:]), int(b[1:])
+            if a < floor or b < floor:
+                failures.append(('stale', floor, a, b))
+            if site.transactions and a != b:
+                failures.append(('torn', a, b))
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    threads.append(threading.Thread(target=writer))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert committed[0] == 15
+
+
+# -- configuration ---------------------------------------------------------------
+
+ZCML = '''
+<configure xmlns="http://namespaces.zope.org/zope"
+           xmlns:mongo="http://namespaces.zope.org/mongo">
+  <include package="zmongo" file="meta.zcml" />
+  <mongo:provider uri="mongodb://127.0.0.1:9/" database="site" %s />
+</configure>
+'''
+
+
+@pytest.mark.parametrize('attributes, size, max_bytes, enabled', [
+    ('', 50000, 64 * 1024 * 1024, True),
+    ('cache_size="100" cache_bytes="4096"', 100, 4096, True),
+    ('cache_size="0"', 0, 64 * 1024 * 1024, False),
+])
+def test_the_zcml_directive_sizes_the_cache(attributes, size, max_bytes,
+                                            enabled):
+    import zope.component
+    import zope.component.testing
+    from zope.configuration import xmlconfig
+    zope.component.testing.setUp()
+    try:
+        xmlconfig.string(ZCML % attributes)
+        provider = zope.component.getUtility(
+            interfaces.IMongoDataManagerProvider)
+        assert (provider.cache.size, provider.cache.max_bytes,
+                provider.cache.enabled) == (size, max_bytes, enabled)
+        assert interfaces.IDocumentCache.providedBy(provider.cache)
+    finally:
+        zope.component.testing.tearDown()
+
+
+def test_the_zcml_directive_refuses_a_negative_size():
+    import zope.component.testing
+    from zope.configuration import xmlconfig
+    from zope.configuration.exceptions import ConfigurationError
+    zope.component.testing.setUp()
+    try:
+        with pytest.raises(ConfigurationError, match='cache_size'):
+            xmlconfig.string(ZCML % 'cache_size="-1"')
+    finally:
+        zope.component.testing.tearDown()
