@@ -637,3 +637,80 @@ def test_the_zcml_directive_refuses_a_negative_size():
             xmlconfig.string(ZCML % 'cache_size="-1"')
     finally:
         zope.component.testing.tearDown()
+
+
+# -- container lookups pinned to the document they found --------------------------
+
+def test_a_change_of_one_item_leaves_the_other_lookups_served(site):
+    seed(site, names=['a', 'b', 'c'])
+    tm, dm = site.open()
+
+    def lookups(dm):
+        people = dm.root['people']
+        return [people[key].name for key in 'abc']
+
+    served(site, dm, tm, lookups)
+    served(site, dm, tm, lookups)
+    site.mongo.db['person'].update_one({'key': 'b'},
+                                       {'$set': {'name': 'changed'}})
+    site.mongo.commands.reset()
+    names = lookups(dm)
+    finds = [cmd['filter'] for name, _, cmd in site.mongo.commands.commands
+             if name == 'find' and cmd['find'] == 'person']
+    tm.commit()
+    assert names == ['A0', 'changed', 'C0']
+    if site.transactions:
+        # The container's document fixes the snapshot; then only b.
+        assert [f.get('key') for f in finds] == ['b']
+    else:
+        assert [f.get('key') for f in finds] == ['a', 'b', 'c']
+
+
+@pytest.mark.parametrize('how', ['raw', 'other cache'])
+def test_renames_and_new_items_under_a_cached_name(site, how):
+    """The lookup of 'a' is pinned to the document it found: renaming that
+    document must drop it, and a new document named 'a' must be found."""
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=3)
+    coll = site.mongo.db['person']
+    if how == 'raw':
+        coll.update_one({'key': 'a'}, {'$set': {'key': 'z'}})
+    else:
+        wtm, writer = site.open(site.other_cache())
+        people = writer.root['people']
+        people['z'] = people['a']
+        del people['a']
+        wtm.commit()
+    for _ in range(2):
+        people = dm.root['people']
+        assert 'a' not in people
+        with pytest.raises(KeyError):
+            people['a']
+        assert people['z'].name == 'A0'
+        tm.commit()
+    wtm, writer = site.open(site.other_cache())
+    writer.root['people']['a'] = models.Person('A-new')
+    wtm.commit()
+    for _ in range(2):
+        people = dm.root['people']
+        assert (people['a'].name, people['z'].name) == ('A-new', 'A0')
+        assert sorted(people.keys()) == ['a', 'b', 'z']
+        assert len(people) == 3
+        tm.commit()
+
+
+def test_a_renamed_documents_old_name_is_not_served(site):
+    """After 'a' became 'z', the document is cached again (under 'z'):
+    the lookup of 'a' must not find it through what it found before."""
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=3)
+    site.mongo.db['person'].update_one({'key': 'a'}, {'$set': {'key': 'z'}})
+    for _ in range(3):
+        assert dm.root['people']['z'].name == 'A0'
+        tm.commit()
+    people = dm.root['people']
+    with pytest.raises(KeyError):
+        people['a']
+    tm.commit()

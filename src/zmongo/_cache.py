@@ -66,13 +66,15 @@ _ANSWER = 'a'
 
 
 class _Entry:
-    __slots__ = ('value', 'since', 'size', 'namespace')
+    __slots__ = ('value', 'since', 'size', 'namespace', 'pins')
 
-    def __init__(self, value, since, size, namespace):
+    def __init__(self, value, since, size, namespace, pins=None):
         self.value = value
         self.since = since
         self.size = size
         self.namespace = namespace
+        #: The ``_id``s a pinned answer depends on alone (see put_answer).
+        self.pins = pins
 
 
 @zope.interface.implementer(interfaces.IDocumentCache)
@@ -92,6 +94,7 @@ class DocumentCache:
         self._stream_lock = threading.Lock()
         self._entries = collections.OrderedDict()
         self._by_namespace = {}     # namespace -> set of answer keys
+        self._pinned = {}           # (namespace, _id) -> pinned answer keys
         self._bytes = 0
         self._recent = {}           # (namespace, _id) -> last change time
         self._changed = {}          # namespace -> last change time
@@ -304,6 +307,8 @@ class DocumentCache:
             except TypeError:
                 continue
             self._drop_locked(doc_key)
+            for key in list(self._pinned.get((namespace, id_), ())):
+                self._drop_locked(key)
             rkey = (namespace, id_)
             old = recent.pop(rkey, _ZERO)
             recent[rkey] = max(old, when)
@@ -329,14 +334,27 @@ class DocumentCache:
             return
         self._bytes -= entry.size
         self.stats['invalidated'] += 1
-        if key[0] == _ANSWER:
-            keys = self._by_namespace.get(entry.namespace)
-            if keys is not None:
-                keys.discard(key)
+        self._unindex_locked(key, entry)
+
+    def _unindex_locked(self, key, entry):
+        if key[0] != _ANSWER:
+            return
+        if entry.pins is not None:
+            for id_ in entry.pins:
+                keys = self._pinned.get((entry.namespace, id_))
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._pinned[(entry.namespace, id_)]
+            return
+        keys = self._by_namespace.get(entry.namespace)
+        if keys is not None:
+            keys.discard(key)
 
     def _clear_locked(self):
         self._entries.clear()
         self._by_namespace.clear()
+        self._pinned.clear()
         self._bytes = 0
         self._recent.clear()
         self._changed.clear()
@@ -360,7 +378,7 @@ class DocumentCache:
         self._entries.move_to_end(key)
         return entry
 
-    def _put_locked(self, key, value, size, since, namespace):
+    def _put_locked(self, key, value, size, since, namespace, pins=None):
         size += ENTRY_OVERHEAD
         if size > self.max_bytes:
             self.stats['too_large'] += 1
@@ -368,19 +386,21 @@ class DocumentCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self._bytes -= old.size
-        self._entries[key] = _Entry(value, since, size, namespace)
+            self._unindex_locked(key, old)
+        self._entries[key] = _Entry(value, since, size, namespace, pins)
         self._bytes += size
         if key[0] == _ANSWER:
-            self._by_namespace.setdefault(namespace, set()).add(key)
+            if pins is None:
+                self._by_namespace.setdefault(namespace, set()).add(key)
+            else:
+                for id_ in pins:
+                    self._pinned.setdefault((namespace, id_), set()).add(key)
         self.stats['fills'] += 1
         while len(self._entries) > self.size or self._bytes > self.max_bytes:
             old_key, old = self._entries.popitem(last=False)
             self._bytes -= old.size
             self.stats['evicted'] += 1
-            if old_key[0] == _ANSWER:
-                keys = self._by_namespace.get(old.namespace)
-                if keys is not None:
-                    keys.discard(old_key)
+            self._unindex_locked(old_key, old)
 
     def get_documents(self, epoch, lo, namespace, ids):
         """The raw documents of ``ids`` as of a snapshot at or after
@@ -437,13 +457,24 @@ class DocumentCache:
             return kind, value
 
     def put_answer(self, epoch, lo, namespace, query, kind, value, size,
-                   docs=()):
+                   docs=(), unique=False):
         """A query answer read at a snapshot at or after ``lo``; ``docs``
-        (``[(_id, raw)]``) are put first (an ``ids`` answer needs them)."""
+        (``[(_id, raw)]``) are put first (an ``ids`` answer needs them).
+
+        Any change in the collection removes an answer -- except a
+        ``unique`` one: a query at most one document can ever match (on
+        ``_id``, or on the fields of a unique index), which found one.  As
+        long as that document does not change it stays the one match, so
+        only its changes remove the answer."""
         with self._lock:
             if epoch != self._epoch:
                 return
-            since = self._last_change(namespace)
+            pins = None
+            if unique and kind == 'ids' and len(value) == 1:
+                pins = tuple(value)
+                since = self._last_change(namespace, value[0])
+            else:
+                since = self._last_change(namespace)
             if since > lo:
                 self.stats['refused'] += 1
                 return
@@ -455,7 +486,7 @@ class DocumentCache:
                     return
                 self._put_locked(key, raw, len(raw), doc_since, namespace)
             self._put_locked((_ANSWER, namespace, query), (kind, value),
-                             size, since, namespace)
+                             size, since, namespace, pins)
 
 
 class _StreamInvalid(Exception):

@@ -482,11 +482,17 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         return self._m_get_collection(jar, *self._m_location(jar))
 
     def _m_get_collection(self, jar, db_name, coll_name):
+        self._m_raw_collection(jar, db_name, coll_name)
+        return jar.get_collection(db_name, coll_name)
+
+    def _m_raw_collection(self, jar, db_name, coll_name):
+        """The pymongo collection of the items, its index made sure of."""
+        raw = jar.raw_collection(db_name, coll_name)
         keys = self._m_index_keys()
         if keys:
-            _indexes.ensure_index(jar, jar.raw_collection(db_name, coll_name),
-                            keys, **self._m_index_options(keys))
-        return jar.get_collection(db_name, coll_name)
+            _indexes.ensure_index(jar, raw, keys,
+                                  **self._m_index_options(keys))
+        return raw
 
     def _m_pending(self, jar, db_name, coll_name, key):
         """The new item added as ``key`` in this transaction, while it is
@@ -502,18 +508,19 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         """One keyed query.  While the only pending changes are items
         containers added (which they answer for themselves), it needs no
         flush: adding K items then costs one insert at commit, not K."""
-        coll = self._m_get_collection(jar, db_name, coll_name)
         filter_ = self._m_key_filter(key, jar)
         if self._m_must_flush(jar, db_name, coll_name):
+            coll = self._m_get_collection(jar, db_name, coll_name)
             return coll.find_one(filter_, *args)
-        raw = coll.collection
+        raw = self._m_raw_collection(jar, db_name, coll_name)
         find_cached = getattr(jar, 'find_cached', None)
         if find_cached is not None:
             # Served by the shared document cache where it can.
             docs = find_cached(db_name, coll_name,
                                _process_spec(raw, filter_),
                                args[0] if args else None, one=True,
-                               flush=False)
+                               flush=False,
+                               unique=self._m_unique_lookup(raw))
             return docs[0] if docs else None
         return raw.find_one(_process_spec(raw, filter_), *args,
                             session=jar.op_session())
@@ -538,6 +545,15 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                     return True
                 del names[name]
         return False
+
+    def _m_unique_lookup(self, raw_collection):
+        """True if at most one document can match a lookup by name: names
+        are ``_id``\\ s, or the unique ``(parent, name)`` index exists."""
+        if self._m_name_field() == _names.ID:
+            return True
+        if self._m_parent_key is None or self._m_mapping_key is None:
+            return False
+        return _indexes.index_made(raw_collection, self._m_index_keys())
 
     def _m_index_keys(self):
         """The index serving ``self[key]`` and ``key in self``."""

@@ -405,10 +405,21 @@ class MongoDataManager:
     def raw_collection(self, db_name, coll_name):
         """The pymongo collection with this data manager's write concern
         (outside transactions) and read settings."""
-        return self._conn[db_name].get_collection(
+        # Made once per data manager and collection: building pymongo's
+        # Database and Collection objects costs more than a cache hit.
+        settings = (self._conn, self.write_concern, self.read_concern,
+                    self.read_preference)
+        collections = self.__dict__.setdefault('_raw_collections', {})
+        made = collections.get((db_name, coll_name))
+        if made is not None and all(
+                a is b for a, b in zip(made[0], settings)):
+            return made[1]
+        coll = self._conn[db_name].get_collection(
             coll_name, write_concern=self.write_concern,
             read_concern=self.read_concern,
             read_preference=self.read_preference)
+        collections[(db_name, coll_name)] = (settings, coll)
+        return coll
 
     def _join(self):
         if self._needs_to_join:
@@ -515,14 +526,17 @@ class MongoDataManager:
         return view
 
     def find_cached(self, db_name, coll_name, spec, projection=None,
-                    one=False, flush=True):
+                    one=False, flush=True, unique=False):
         """The documents ``find(spec, projection)`` (``find_one`` if
         ``one``) returns in this transaction, as a list: from the shared
         document cache when it has a valid answer, else read in the
         transaction's session (and the answer kept there, where allowed).
         ``flush``: write pending changes first (as the collection wrapper
         does); a lookup that answers for pending changes itself passes
-        False.  ``spec`` is sent as given (spec processors already run)."""
+        False.  ``spec`` is sent as given (spec processors already run).
+        ``unique``: at most one document can ever match ``spec`` (a unique
+        index says so), so a document found stays the answer until it
+        changes itself."""
         if flush:
             self.flush()
         view = self._readable_view()
@@ -558,7 +572,8 @@ class MongoDataManager:
                     ids = tuple(id_ for id_, _ in pairs)
                     view.cache.put_answer(
                         view.epoch, view.lo, namespace, query, 'ids', ids,
-                        len(query[1]) + 16 * len(ids), pairs)
+                        len(query[1]) + 16 * len(ids), pairs,
+                        unique=unique)
             else:
                 view.cache.put_answer(
                     view.epoch, view.lo, namespace, query, 'docs',
