@@ -59,8 +59,8 @@ class MongoDataManagerProvider:
         options.setdefault('name_map', NameMap())
         #: The document cache shared by this provider's data managers.
         self.cache = DocumentCache(cache_size, cache_bytes)
-        options.setdefault('document_cache',
-                           self.cache if self.cache.enabled else None)
+        self._document_cache = options.pop(
+            'document_cache', self.cache if self.cache.enabled else None)
         # Fail now, not in the first request, on an unknown option.
         _DATAMANAGER_SIGNATURE.bind(None, **options)
         self.uri = uri
@@ -97,7 +97,9 @@ class MongoDataManagerProvider:
         made_for = getattr(local, 'transaction', None)
         if dm is None or made_for is None or made_for() is not txn or \
                 getattr(local, 'client', None) is not client:
-            dm = MongoDataManager(client, **self.datamanager_options)
+            dm = MongoDataManager(client,
+                                  document_cache=self._document_cache,
+                                  **self.datamanager_options)
             local.datamanager = dm
             local.transaction = weakref.ref(txn)
             local.client = client
