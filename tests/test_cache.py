@@ -714,3 +714,73 @@ def test_a_renamed_documents_old_name_is_not_served(site):
     with pytest.raises(KeyError):
         people['a']
     tm.commit()
+
+
+def test_a_new_server_transaction_stops_using_the_cache(site):
+    """A savepoint rollback of a transaction that wrote nothing ends its
+    server transaction; the next read starts a new one, with a new
+    snapshot: entries valid in the old one must not be served."""
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=3)
+    people = dm.root['people']
+    assert people['a'].name == 'A0'
+    tm.savepoint().rollback()
+    write_pair(site, 'other cache', '1')
+    b = dm.root['people']['b'].name
+    tm.commit()
+    assert b == 'B1'
+    assert read_committed(site, tm, dm, times=2) == ('A1', 'B1')
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_a_server_restart(datamanager, tmp_path):
+    """The server goes away and comes back (same data, same port): the
+    stream's cursor is gone; nothing changed meanwhile may be missed."""
+    from zmongo.testing import EmbeddedServer
+    server = EmbeddedServer(str(tmp_path)).start()
+    host, port = server.address
+    client = make_client(server.uri, [], timeoutMS=10000,
+                         serverSelectionTimeoutMS=10000)
+    cache = DocumentCache()
+    tms = []
+
+    def open_dm():
+        tm = transaction.TransactionManager()
+        tms.append(tm)
+        return tm, MongoDataManager(client, default_database='restart',
+                                    root_database='restart',
+                                    transaction_manager=tm,
+                                    document_cache=cache)
+    try:
+        tm, dm = open_dm()
+        people = dm.root['people'] = models.People()
+        people['a'] = models.Person('A0')
+        people['b'] = models.Person('B0')
+        tm.commit()
+        for _ in range(3):
+            assert read_pair(dm) == ('A0', 'B0')
+            tm.commit()
+        hits = cache.stats['hits']
+        assert hits > 0
+        server.stop()
+        server = EmbeddedServer(str(tmp_path), port=port).start()
+        raw = make_client(server.uri, [])
+        raw['restart']['person'].update_one({'key': 'b'},
+                                            {'$set': {'name': 'B-restart'}})
+        raw.close()
+        for _ in range(3):
+            for attempt in tm.attempts(5):
+                with attempt:
+                    pair = read_pair(dm)
+            assert pair == ('A0', 'B-restart'), dict(cache.stats)
+        # Still served: the stream resumed (or was opened anew).
+        assert read_pair(dm) == ('A0', 'B-restart')
+        tm.commit()
+        assert cache.stats['hits'] > hits
+    finally:
+        for tm in tms:
+            tm.abort()
+        cache.close()
+        client.close()
+        server.stop()
