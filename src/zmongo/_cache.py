@@ -102,6 +102,10 @@ class DocumentCache:
         self._global_floor = _ZERO
         self._applied = None        # every event up to this time applied
         self._latest = None         # the latest cluster time a reply had
+        # lo -> how many views of running transactions began with it: the
+        # change times older than all of them (and than _latest, what the
+        # next view begins with) can no longer refuse a fill; forgotten.
+        self._active = {}
         self._epoch = 0
         self._feed = None
         self._off_reason = None
@@ -200,6 +204,39 @@ class DocumentCache:
             return None
         return self._latest
 
+    def enter(self, epoch):
+        """A transaction begins in ``epoch``: its ``lo`` (the latest time
+        known, or the zero time), counted as running until
+        :meth:`leave`; None if the epoch is over."""
+        with self._lock:
+            if epoch != self._epoch:
+                return None
+            lo = self._latest or _ZERO
+            self._active[lo] = self._active.get(lo, 0) + 1
+            return lo
+
+    def leave(self, lo):
+        """The transaction that began with ``lo`` is over."""
+        with self._lock:
+            count = self._active.get(lo, 0) - 1
+            if count > 0:
+                self._active[lo] = count
+            else:
+                self._active.pop(lo, None)
+
+    def _forget_old_changes_locked(self):
+        """Drop the change times no running or later transaction can be
+        older than (they refuse nothing any more)."""
+        recent = self._recent
+        if not recent:
+            return
+        oldest = self._latest or _ZERO
+        if self._active:
+            oldest = min(oldest, min(self._active))
+        # A new dict: one emptied by deletions keeps its table.
+        self._recent = {k: when for k, when in recent.items()
+                        if when > oldest}
+
     def _note_locked(self, when):
         if self._latest is None or when > self._latest:
             self._latest = when
@@ -239,6 +276,7 @@ class DocumentCache:
                 if self._applied is None or hi > self._applied:
                     self._applied = hi
                 self._note_locked(hi)
+                self._forget_old_changes_locked()
                 self.stats['drains'] += 1
                 self.stats['drain_ns'] += int(
                     (time.perf_counter() - t0) * 1e9)
@@ -356,7 +394,7 @@ class DocumentCache:
         self._by_namespace.clear()
         self._pinned.clear()
         self._bytes = 0
-        self._recent.clear()
+        self._recent = {}
         self._changed.clear()
         self._floor.clear()
         self._applied = None
@@ -574,14 +612,22 @@ class CacheView:
                 return
             # The stream runs now, before this transaction's first command.
             self.epoch = cache.epoch
-            lo = cache.latest_time(self.epoch)
+            lo = cache.enter(self.epoch)
             if lo is None:
-                lo = _ZERO
-            else:
+                self.dead = True
+                return
+            if lo != _ZERO:
                 session.advance_operation_time(lo)
             self.lo = lo
         elif session is not self.session or started != self.started:
             self.dead = True
+
+    def close(self):
+        """The transaction is over."""
+        if self.lo is not None:
+            self.cache.leave(self.lo)
+            self.lo = None
+        self.dead = True
 
     def ready(self):
         """True if entries may be served now."""

@@ -228,6 +228,9 @@ class MongoDataManager:
         self.annotations = {}
         # What this transaction may take from (and give to) the shared
         # document cache.
+        view = getattr(self, '_view', None)
+        if view is not None:
+            view.close()
         cache = getattr(self, '_document_cache', None)
         self._view = None if cache is None else _cache.CacheView(cache)
 
