@@ -803,6 +803,21 @@ class IMongoDataManager(persistent.interfaces.IPersistentDataManager):
         of other data managers (ZODB uses its storage's name), so this one
         votes last."""
 
+    def find_cached(db_name, coll_name, spec, projection=None, one=False,
+                    flush=True, unique=False):
+        """The documents ``find(spec, projection)`` (``find_one`` if
+        ``one``) gives in this transaction, as a list: from the shared
+        document cache (``IDocumentCache``) when it holds a valid answer
+        (no command), else read in the transaction's session and kept
+        there where allowed.  ``flush``: write pending changes first (as
+        the collection wrapper does); ``unique``: a unique index lets at
+        most one document match ``spec``.  What containers' lookups and
+        listings use."""
+
+    def count_cached(db_name, coll_name, spec, flush=True):
+        """``count_documents(spec)`` in this transaction, answered as
+        ``find_cached`` answers."""
+
 
 class IDocumentCache(zope.interface.Interface):
     """Committed documents shared by the data managers of one client.
