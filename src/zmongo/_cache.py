@@ -136,9 +136,11 @@ class DocumentCache:
         if not self.enabled:
             return False
         if not transactions:
-            self.turn_off('the server has no server transactions (a '
-                          'standalone server): no change stream tells '
-                          'what changed')
+            self.turn_off('its data managers do not use server '
+                          'transactions (a standalone server, or '
+                          'transactions=False): without snapshots and a '
+                          'change stream nothing can tell a cached '
+                          'document is current')
             return False
         feed = self._feed
         if feed is not None and feed.client is client:
@@ -324,6 +326,7 @@ class DocumentCache:
         with self._lock:
             self._changed_locked(namespace, ids, when)
             self._note_locked(when)
+            self._forget_old_changes_locked()
 
     def _changed_locked(self, namespace, ids, when):
         if self._changed.get(namespace, _ZERO) < when:

@@ -491,11 +491,13 @@ class MongoDataManager:
                 doc = bson.decode(raws[0], self._conn.codec_options)
                 self._states.set_latest(dbref, doc)
                 return doc
-        coll = self.raw_collection(dbref.database, dbref.collection)
-        session = self.op_session()
-        if view is not None:
-            coll = coll.with_options(codec_options=self._raw_codec())
-        doc = coll.find_one({_names.ID: dbref.id}, session=session)
+        if view is None:
+            coll = self.raw_collection(dbref.database, dbref.collection)
+        else:
+            coll = self._raw_bson_collection(dbref.database,
+                                             dbref.collection)
+        doc = coll.find_one({_names.ID: dbref.id},
+                            session=self.op_session())
         if doc is None:
             raise interfaces.DocumentNotFoundError(
                 'no document with _id %r in %s.%s' % (
@@ -512,9 +514,18 @@ class MongoDataManager:
 
     # -- the shared document cache -----------------------------------------
 
-    def _raw_codec(self):
-        return self._conn.codec_options.with_options(
-            document_class=RawBSONDocument)
+    def _raw_bson_collection(self, db_name, coll_name):
+        """``raw_collection``, returning ``RawBSONDocument``\\ s (what the
+        document cache keeps), made once per collection."""
+        coll = self.raw_collection(db_name, coll_name)
+        made = self.__dict__.setdefault('_raw_bson_collections', {})
+        found = made.get((db_name, coll_name))
+        if found is not None and found[0] is coll:
+            return found[1]
+        raw = coll.with_options(codec_options=coll.codec_options.with_options(
+            document_class=RawBSONDocument))
+        made[(db_name, coll_name)] = (coll, raw)
+        return raw
 
     def _readable_view(self):
         """The cache view, while this transaction may use it: server-
@@ -561,7 +572,7 @@ class MongoDataManager:
                 doc = coll.find_one(spec, projection, session=session)
                 return [] if doc is None else [doc]
             return list(coll.find(spec, projection, session=session))
-        coll = coll.with_options(codec_options=self._raw_codec())
+        coll = self._raw_bson_collection(db_name, coll_name)
         cursor = coll.find(spec, projection, session=session)
         if one:
             cursor = cursor.limit(-1)
@@ -612,7 +623,7 @@ class MongoDataManager:
         (their change events would too, at the next transaction's start;
         this makes it certain), with the commit's time."""
         cache = self._document_cache
-        if cache is None or not self._log:
+        if cache is None or not cache.enabled or not self._log:
             return
         when = self._server.operation_time
         written = {}
