@@ -784,3 +784,41 @@ def test_a_server_restart(datamanager, tmp_path):
         cache.close()
         client.close()
         server.stop()
+
+
+def test_a_fill_before_the_change_is_read_is_removed_by_it(site):
+    """X reads B at its old snapshot before anyone read the change event:
+    nothing refuses the fill, so the event must remove it."""
+    seed(site)
+    tm_x, x = site.open()
+    tm_z, z = site.open()
+    b_oid = x.root['people']['b']._p_oid
+    tm_x.commit()
+    x_people = x.root['people']
+    x_people._p_activate()                  # X's snapshot: before
+    write_pair(site, 'other cache', '1')
+    # Read (and, with server transactions, kept); no snapshot without.
+    assert x.load(b_oid).name == ('B0' if site.transactions else 'B1')
+    tm_x.commit()
+    for _ in range(2):
+        z_people = z.root['people']
+        z_people._p_activate()
+        assert z.load(b_oid).name == 'B1'
+        tm_z.commit()
+
+
+def test_a_deleted_item_is_gone_for_the_next_transaction(site):
+    seed(site, names=['a', 'b', 'c'])
+    tm, dm = site.open()
+
+    def listing(dm):
+        people = dm.root['people']
+        return sorted(people.keys()), len(people), people.get('b')
+
+    served(site, dm, tm, listing)
+    served(site, dm, tm, listing)
+    site.mongo.db['person'].delete_one({'key': 'b'})
+    for _ in range(2):
+        names, count, b = listing(dm)
+        tm.commit()
+        assert (names, count, b) == (['a', 'c'], 2, None)
