@@ -60,6 +60,11 @@ _DOCUMENT_EVENTS = frozenset({'insert', 'update', 'replace', 'delete'})
 #: draining must not wait for events that are not there.
 MAX_AWAIT_MS = 1
 
+#: Server error codes that say change streams will never work for this
+#: client: Unauthorized, IllegalOperation, CommandNotSupported, and
+#: "$changeStream is only supported on replica sets" (two codes).
+_NO_CHANGE_STREAMS = frozenset({13, 20, 115, 40573, 40602})
+
 _ZERO = Timestamp(0, 0)
 _DOCUMENT = 'd'
 _ANSWER = 'a'
@@ -152,11 +157,14 @@ class DocumentCache:
                 # Another client (the provider made a new one): its
                 # stream, and what was cached through the old one, go.
                 self._close_feed_locked()
+                self._clear_locked()
+                self._epoch += 1
             feed = ChangeFeed(client)
             try:
                 feed.open()
             except pymongo.errors.PyMongoError as err:
-                if isinstance(err, pymongo.errors.OperationFailure):
+                if isinstance(err, pymongo.errors.OperationFailure) and \
+                        err.code in _NO_CHANGE_STREAMS:
                     self._turn_off_locked(
                         'the server refused a change stream on the whole '
                         'deployment (%s)' % (str(err)[:200],))
