@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+import bson
 import pytest
 import transaction
 
@@ -134,10 +135,10 @@ def test_warm_lookups_send_no_command(site, caplog):
     again, finds = served(site, dm, tm, lookups)
     assert again == first
     if site.transactions:
-        # The root entry (not cached) and the container's document, which
-        # fixes the snapshot; the 20 keys are served (and their repeats by
-        # the container's own per-transaction cache).
-        assert finds == 2
+        # The root entry, which fixes the snapshot; the container's
+        # document and the 20 keys are served (and their repeats by the
+        # container's own per-transaction cache).
+        assert finds == 1
         assert site.cache.stats['hits'] >= 19 * 2
         assert 'abortTransaction' in site.mongo.commands.names
         assert 'commitTransaction' not in site.mongo.commands.names
@@ -164,9 +165,9 @@ def test_listing_len_and_keys_are_served_warm(site):
     assert again == first == (10, ['k%d' % i for i in range(10)],
                               ['K%d0' % i for i in range(10)])
     if site.transactions:
-        # The root entry, and the container's document (it fixes the
-        # snapshot); the count, names and items are served.
-        assert commands == ['find', 'find']
+        # The root entry (it fixes the snapshot); the container's
+        # document, the count, names and items are served.
+        assert commands == ['find']
     else:
         assert commands == ['find', 'find', 'aggregate', 'find', 'find']
 
@@ -314,10 +315,9 @@ def test_only_changed_documents_are_invalidated(site):
     tm.commit()
     assert names == {'a': 'A0', 'b': 'changed', 'c': 'C0'}
     if site.transactions:
-        # a is read (it fixes the snapshot), b because it changed; c is
-        # served.
-        assert [cmd['filter']['_id'] for cmd in finds] == \
-            [oids['a'].id, oids['b'].id]
+        # The root entry fixes the snapshot; b is read because it
+        # changed; a and c are served.
+        assert [cmd['filter']['_id'] for cmd in finds] == [oids['b'].id]
     else:
         assert len(finds) == 3
 
@@ -417,7 +417,7 @@ def test_a_lost_stream_empties_the_cache(site, caplog):
     assert site.cache.stats['stream_losses'] == 1
     # A new stream, and a warm cache again.
     assert read_committed(site, tm, dm, times=2) == ('A0', 'B-lost')
-    assert served(site, dm, tm, read_pair)[1] == 2
+    assert served(site, dm, tm, read_pair)[1] == 1
 
 
 def test_a_cut_connection_loses_no_change(site, mongo):
@@ -455,30 +455,27 @@ def test_dropping_the_collection_empties_the_cache(site):
 
 # -- bounds and options ------------------------------------------------------------
 
-@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
-def test_entries_are_bounded_least_recently_used_first(datamanager, mongo):
-    site = Site(mongo, True)
-    site.cache = DocumentCache(size=3)
-    site.caches = [site.cache]
-    try:
-        seed(site, names=['k%d' % i for i in range(5)])
-        tm, dm = site.open()
-        oids = [dm.root['people']['k%d' % i]._p_oid for i in range(5)]
-        tm.commit()
+def test_entries_are_bounded_least_recently_used_first():
+    cache = DocumentCache(size=3)
+    ns, lo, epoch = ('db', 'coll'), bson.Timestamp(1, 1), cache.epoch
 
-        def load(dm, indexes):
-            dm.root['people']
-            return [dm.load(oids[i]).name for i in indexes]
+    def put(*ids):
+        cache.put_documents(epoch, lo, ns, [(i, bson.encode({'_id': i}))
+                                            for i in ids])
 
-        served(site, dm, tm, lambda dm: load(dm, [0, 1, 2, 3, 4]))
-        # Filled 1..4 (0 fixed the snapshot), and kept the last three.
-        assert len(site.cache) == 3
-        served(site, dm, tm, lambda dm: load(dm, [4, 2]))   # 2 is used
-        _, finds = served(site, dm, tm, lambda dm: load(dm, [4, 2, 3]))
-        assert finds == 2       # root, 4 (fixes the snapshot); 2, 3 served
-        assert site.cache.stats['evicted'] >= 1
-    finally:
-        site.close()
+    def cached(i):
+        return cache.get_documents(epoch, lo, ns, [i]) is not None
+
+    put('a', 'b', 'c')
+    assert cached('a')                  # a is now the most recently used
+    put('d')
+    assert [cached(i) for i in 'abcd'] == [True, False, True, True]
+    assert len(cache) == 3 and cache.stats['evicted'] == 1
+    small = DocumentCache(max_bytes=300)
+    small.put_documents(small.epoch, lo, ns, [
+        (i, bson.encode({'_id': i, 'x': 'y' * 100})) for i in range(3)])
+    assert len(small) == 1 and small.nbytes <= 300
+    assert small.get_documents(small.epoch, lo, ns, [2]) is not None
 
 
 @pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
@@ -499,7 +496,7 @@ def test_a_document_beyond_the_byte_bound_is_not_kept(datamanager, mongo):
         assert site.cache.stats['too_large'] >= 1
         assert site.cache.nbytes <= 64 * 1024
         _, finds = served(site, dm, tm, read_pair)
-        assert finds == 3       # root, a (snapshot), a again (too large)
+        assert finds == 2       # root (the snapshot), a (too large)
     finally:
         site.close()
 

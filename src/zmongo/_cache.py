@@ -431,7 +431,7 @@ class DocumentCache:
         size += ENTRY_OVERHEAD
         if size > self.max_bytes:
             self.stats['too_large'] += 1
-            return
+            return False
         old = self._entries.pop(key, None)
         if old is not None:
             self._bytes -= old.size
@@ -450,6 +450,7 @@ class DocumentCache:
             self._bytes -= old.size
             self.stats['evicted'] += 1
             self._unindex_locked(old_key, old)
+        return True
 
     def get_documents(self, epoch, lo, namespace, ids):
         """The raw documents of ``ids`` as of a snapshot at or after
@@ -533,7 +534,9 @@ class DocumentCache:
                 if doc_since > lo:
                     self.stats['refused'] += 1
                     return
-                self._put_locked(key, raw, len(raw), doc_since, namespace)
+                if not self._put_locked(key, raw, len(raw), doc_since,
+                                        namespace):
+                    return      # too large: the answer could not serve
             self._put_locked((_ANSWER, namespace, query), (kind, value),
                              size, since, namespace, pins)
 

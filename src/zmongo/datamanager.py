@@ -534,7 +534,13 @@ class MongoDataManager:
         view = self._view
         if view is None or view.dead:
             return None
-        if self._log or self._server.wrote or self._work.failure:
+        if self._log or self._server.wrote or self._work.failure or (
+                view.session is not None and (
+                    not self._server.in_transaction or
+                    self._server.started != view.started)):
+            # Wrote, or the server transaction the view began with is
+            # over (a savepoint rollback, a lost transaction): the next
+            # read has another snapshot.
             view.dead = True
             return None
         return view
