@@ -63,6 +63,12 @@ class Model:
             name, age, email, _, tags = self.state[key]
             self.state[key] = (name, age, email, score, tags)
 
+    def rename(self, keys, suffix):
+        """``' ' + suffix`` was appended to the names of ``keys``."""
+        for key in keys:
+            name, age, email, score, tags = self.state[key]
+            self.state[key] = (name + ' ' + suffix, age, email, score, tags)
+
     def delete(self):
         for key in self.plan.delete_keys:
             self.state.pop(key, None)

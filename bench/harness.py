@@ -15,6 +15,15 @@ modify     set one attribute (``score``) on 10% of the items and commit
 delete     delete 10% of the items and commit
 =========  ==============================================================
 
+and, right after ``keys``, ``load_all`` and ``lookup``, the same again in a
+second transaction of the same connection (``keys_warm``, ``load_warm``,
+``lookup_warm``: nothing reopened, caches left as they are -- what a
+system keeps between transactions is what these measure), and
+``lookup_inval``: the same lookups once more after another client changed
+10 of the items (untimed), so a cache must learn of the change first.
+Systems with a cache report it (``cache_stats()``): its hits and misses
+and the time spent learning of changes, per workload.
+
 Measured per workload: MongoDB commands sent (the system's client's
 ``CommandListener``; handshakes aside), wall time (``perf_counter``) and
 client CPU time (``process_time``: the server runs in another process);
@@ -33,8 +42,12 @@ import uuid
 
 from bench import data as _data
 
-WORKLOADS = ('add', 'keys', 'load_all', 'lookup', 'query', 'modify',
-             'delete')
+WORKLOADS = ('add', 'keys', 'keys_warm', 'load_all', 'load_warm', 'lookup',
+             'lookup_warm', 'lookup_inval', 'query', 'modify', 'delete')
+#: The workloads that run again what the one before ran.
+WARM = ('keys_warm', 'load_warm', 'lookup_warm', 'lookup_inval')
+#: Items another client changes before ``lookup_inval``.
+INVALIDATED = 10
 
 
 class CheckFailed(AssertionError):
@@ -111,11 +124,19 @@ def run_workloads(system, plan, measure_memory=False, workloads=WORKLOADS,
     measure = Measure(system)
     out = {}
 
-    def step(name, func, *args):
+    def step(name, func, *args, warm=False):
         if wrap is not None:
             func = wrap(name, func)
-        system.begin()
+        if warm:
+            system.begin_warm()
+        else:
+            system.begin()
+        before = system.cache_stats()
         result, figures = measure(func, *args)
+        after = system.cache_stats()
+        if after is not None:
+            figures['cache'] = {k: after.get(k, 0) - (before or {}).get(k, 0)
+                                for k in after}
         out[name] = figures
         return result
 
@@ -128,10 +149,16 @@ def run_workloads(system, plan, measure_memory=False, workloads=WORKLOADS,
         keys = step('keys', system.keys)
         check('keys', sorted(str(k) for k in keys),
                sorted(model.stored()))
+        keys = step('keys_warm', system.keys, warm=True)
+        check('keys_warm', sorted(str(k) for k in keys),
+               sorted(model.stored()))
 
     if 'load_all' in workloads:
         rows, objects = step('load_all', system.load_all)
         check('load_all', sorted(_rows(rows)), sorted(_rows(model.rows())))
+        del rows, objects
+        rows, objects = step('load_warm', system.load_all, warm=True)
+        check('load_warm', sorted(_rows(rows)), sorted(_rows(model.rows())))
         del rows, objects
         if measure_memory:
             system.begin()
@@ -150,6 +177,18 @@ def run_workloads(system, plan, measure_memory=False, workloads=WORKLOADS,
     if 'lookup' in workloads:
         rows = step('lookup', system.lookup, model.names(plan.lookup_keys))
         check('lookup', _rows(rows), _rows(model.rows(plan.lookup_keys)))
+        rows = step('lookup_warm', system.lookup,
+                    model.names(plan.lookup_keys), warm=True)
+        check('lookup_warm', _rows(rows),
+              _rows(model.rows(plan.lookup_keys)))
+        # Another client changes some of the items looked up (untimed).
+        changed = sorted(set(plan.lookup_keys))[:INVALIDATED]
+        system.change_outside(model.names(changed), 'changed')
+        model.rename(changed, 'changed')
+        rows = step('lookup_inval', system.lookup,
+                    model.names(plan.lookup_keys), warm=True)
+        check('lookup_inval', _rows(rows),
+              _rows(model.rows(plan.lookup_keys)))
 
     if 'query' in workloads:
         rows = step('query', system.query_age_gt, _data.QUERY_AGE)
@@ -248,6 +287,7 @@ def summarize(raw, status, baseline):
             'wall_all_s': [f['wall'] for f in figs],
             'cpu_all_s': [f['cpu'] for f in figs],
             'memory_bytes': figs[0].get('memory'),
+            'cache': figs[0].get('cache'),
         }
         results.append(entry)
     base = {(r['workload'], r['n']): r for r in results

@@ -64,7 +64,7 @@ def table(results, systems_info, meta):
         runs = meta['repeats'][str(n)]
         out.append('')
         out.append('N = %d (median of %d runs)' % (n, runs))
-        header = '%-9s %-17s %7s %7s %9s %7s %9s %7s %7s %6s' % (
+        header = '%-12s %-17s %7s %7s %9s %7s %9s %7s %7s %6s' % (
             'workload', 'system', 'cmds', 'x', 'wall ms', 'x', 'cpu ms', 'x',
             'mem', 'x')
         out.append(header)
@@ -77,7 +77,7 @@ def table(results, systems_info, meta):
                 first = False
                 if r is None:
                     why = systems_info[system]
-                    out.append('%-9s %-17s %s' % (
+                    out.append('%-12s %-17s %s' % (
                         label, system, why['status'].upper()
                         if why['status'] != 'ok' else 'no result'))
                     continue
@@ -85,7 +85,7 @@ def table(results, systems_info, meta):
                 if r['commands'] is not None and not r['commands_stable']:
                     cmds += '~'
                 mem = _fmt_mib(r['memory_bytes'])
-                out.append('%-9s %-17s %7s %7s %9s %7s %9s %7s %7s %6s' % (
+                out.append('%-12s %-17s %7s %7s %9s %7s %9s %7s %7s %6s' % (
                     label, system, cmds,
                     _fmt_ratio(r['commands_ratio']) if r['commands']
                     is not None else '-',
@@ -100,9 +100,38 @@ def table(results, systems_info, meta):
             r = by_key.get((system, workload, n))
             if r is None or r['command_names'] is None:
                 continue
-            out.append('  %-9s %-17s %s' % (workload, system, ', '.join(
+            out.append('  %-12s %-17s %s' % (workload, system, ', '.join(
                 '%s %d' % kv for kv in sorted(r['command_names'].items()))))
+    out.extend(cache_lines(by_key, order, n))
     return '\n'.join(out) + '\n'
+
+
+def cache_lines(by_key, order, n):
+    """The caches across transactions, N = ``n``: hits and misses per
+    workload, and the time spent learning of changes."""
+    lines = []
+    for workload in WORKLOADS:
+        for system in order:
+            r = by_key.get((system, workload, n))
+            cache = r and r.get('cache')
+            if not cache:
+                continue
+            hits, misses = cache.get('hits', 0), cache.get('misses', 0)
+            rate = '%.0f%%' % (100.0 * hits / (hits + misses)) \
+                if hits + misses else '-'
+            lines.append('  %-12s %-17s %6d %6d %5s %6d %5d %8.2f %6d' % (
+                workload, system, hits, misses, rate,
+                cache.get('fills', 0), cache.get('events', 0),
+                cache.get('drain_ns', 0) / 1e6,
+                cache.get('invalidated', 0)))
+    if not lines:
+        return []
+    return ['', 'Document cache, N = %d (first run): entries served (hits) '
+            'and not (misses), filled, change events read, ms spent '
+            'reading them, entries they removed:' % n,
+            '  %-12s %-17s %6s %6s %5s %6s %5s %8s %6s' % (
+                'workload', 'system', 'hits', 'misses', 'rate', 'fills',
+                'evts', 'drain ms', 'inval')] + lines
 
 
 def write_json(path, results, systems_info, meta):

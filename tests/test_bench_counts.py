@@ -9,9 +9,10 @@ no count here comes from doing less.
 
 Commands that only close a server transaction (``commitTransaction`` for
 a workload that wrote, ``abortTransaction`` for one that only read; none
-on a standalone server) and the name-map lookups of a collection's
-first write (``persistence_name_map``) are the constant overheads zmongo
-adds; they are counted apart and bounded.
+on a standalone server), the name-map lookups of a collection's
+first write (``persistence_name_map``) and the opening of the document
+cache's change stream are the constant overheads zmongo adds; they are
+counted apart and bounded.
 """
 import gc
 
@@ -36,10 +37,21 @@ def _target(name, command):
     return value if isinstance(value, str) else None
 
 
+def _opens_change_stream(name, command):
+    pipeline = command.get('pipeline') if name == 'aggregate' else None
+    return bool(pipeline) and '$changeStream' in pipeline[0]
+
+
 class Costs:
     """The commands one workload sent, sorted out."""
 
     def __init__(self, commands):
+        #: The document cache's change stream, opened once per cache by
+        #: the first transaction that reads (a constant overhead).
+        self.stream = [name for name, _, cmd in commands
+                       if _opens_change_stream(name, cmd)]
+        commands = [(name, db, cmd) for name, db, cmd in commands
+                    if not _opens_change_stream(name, cmd)]
         self.all = [(name, _target(name, cmd)) for name, _, cmd in commands]
         self.txn = [n for n, _ in self.all if n in TXN]
         self.name_map = [n for n, t in self.all if t == NAME_MAP]
@@ -104,9 +116,13 @@ def floor():
         return run(PyMongoSystem(), mongo, 30, '_floor')
 
 
+#: The workloads of 200 lookups (cold, warm, after a change).
+LOOKUPS = frozenset({'lookup', 'lookup_warm', 'lookup_inval'})
+
+
 def test_the_floor_is_one_command_per_workload(floor):
     for workload, costs in floor.items():
-        expected = 200 if workload == 'lookup' else 1
+        expected = 200 if workload in LOOKUPS else 1
         assert len(costs.items) == expected, (workload, costs)
         assert not costs.txn and not costs.name_map and not costs.other
 
@@ -128,6 +144,8 @@ def _assert_zmongo_costs(costs, floor, mongo, lookups_at_most=None):
         assert not c.other, (workload, c)
         if workload != 'add':
             assert not c.name_map, (workload, c)
+    # The document cache opens its change stream once.
+    assert sum(len(c.stream) for c in costs.values()) <= 1, costs
     # A collection's first write asks the name map once (<= 3 commands).
     assert len(costs['add'].name_map) <= 3, costs['add']
     # Listing, loading everything, querying: one command, as pymongo.
@@ -185,6 +203,24 @@ def test_containers_match_the_floor(kind, mongo, floor):
     # answered from the container's cache.
     _assert_zmongo_costs(costs, floor, mongo, lookups_at_most=200)
     assert len(costs['lookup'].items) >= len(set(plan.lookup_keys))
+
+
+@pytest.mark.parametrize('kind', ['container', 'idnames'])
+def test_container_warm_reads_send_no_item_command(kind, mongo, floor):
+    """The second time, in a new transaction, the document cache answers:
+    the listing, loading everything and the 200 lookups send no command
+    for the items (the container's own document fixes the snapshot); after
+    another client changed 10 of the items, only those are read again."""
+    require_container()
+    system = dict(zip(['container', 'idnames'], _container_systems()))[kind]
+    costs = run(system(), mongo, 30, '')
+    for workload in ('keys_warm', 'load_warm', 'lookup_warm'):
+        assert costs[workload].items == [], (workload, costs[workload])
+        assert costs[workload].reload == [('find', None)] or \
+            len(costs[workload].reload) == 1, costs[workload]
+    changed = costs['lookup_inval'].items
+    assert set(changed) <= {'find'}
+    assert len(changed) <= harness.INVALIDATED, costs['lookup_inval']
 
 
 @pytest.mark.parametrize('kind', ['container', 'idnames'])

@@ -73,6 +73,36 @@ class System:
     def begin(self):
         """Start a fresh transaction / unit of work (not timed)."""
 
+    def begin_warm(self):
+        """Start the next transaction on the same connection, leaving
+        whatever the system keeps between transactions as it is (not
+        timed): the warm workloads."""
+        self.begin()
+
+    def cache_stats(self):
+        """Counters of the system's cache across transactions (hits,
+        misses, ...), or None if it has none."""
+        return None
+
+    #: Where the items live, for :meth:`change_outside`.
+    items_collection = 'items'
+
+    def key_filter(self, name):
+        """The filter of the item named ``name`` (the system's name)."""
+        return {'key': name}
+
+    def change_outside(self, names, suffix):
+        """Another client appends ``' ' + suffix`` to the ``name`` of the
+        items ``names`` (not timed): what a cache must learn of."""
+        coll = self.verify_client[self.db_name][self.items_collection]
+        ops = []
+        for name in names:
+            doc = coll.find_one(self.key_filter(name), {'name': 1})
+            ops.append(pymongo.UpdateOne(
+                {'_id': doc['_id']},
+                {'$set': {'name': doc['name'] + ' ' + suffix}}))
+        coll.bulk_write(ops)
+
     # -- workloads ----------------------------------------------------------
 
     def add(self, items):

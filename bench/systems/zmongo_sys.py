@@ -11,8 +11,10 @@
 
 Each uses one ``MongoDataManager`` with its default options (whatever they
 cost: on a server with transactions, one server transaction per Zope
-transaction, committed with ``w: majority, j: true``); every workload is
-one Zope transaction, ended with ``transaction.commit()``.  The container
+transaction, committed with ``w: majority, j: true``) and a document cache
+of the default size, as ``MongoDataManagerProvider`` gives its data
+managers (``cache_stats()`` reports it); every workload is one Zope
+transaction, ended with ``transaction.commit()``.  The container
 object is made and committed in ``setup`` and kept, as a Zope application
 would have found it by traversal; what traversal costs is not measured.
 Modifying and deleting first load the items concerned with one
@@ -74,13 +76,28 @@ class _ZMongoSystem(System):
         super().setup(db_name)
         from zmongo.datamanager import MongoDataManager
         transaction.abort()
+        try:
+            from zmongo._cache import DocumentCache
+        except ImportError:     # a zmongo without the document cache
+            self.cache = None
+        else:
+            self.cache = DocumentCache()
+        options = {} if self.cache is None else {
+            'document_cache': self.cache}
         self.dm = MongoDataManager(self.client, default_database=db_name,
-                                   root_database=db_name)
+                                   root_database=db_name, **options)
 
     def teardown(self):
         transaction.abort()
         self.dm.reset()
+        if self.cache is not None:
+            self.cache.close()
         super().teardown()
+
+    def cache_stats(self):
+        if self.cache is None:
+            return None
+        return dict(self.cache.stats)
 
     def begin(self):
         transaction.begin()
@@ -287,6 +304,9 @@ class IdNamesSystem(ContainerSystem):
 
     def _key_spec(self, keys):
         return {'_id': {'$in': [bson.ObjectId(k) for k in keys]}}
+
+    def key_filter(self, name):
+        return {'_id': bson.ObjectId(name)}
 
     def stored(self):
         return self.stored_docs(COLLECTION, key_of=lambda d: str(d['_id']))

@@ -79,6 +79,24 @@ class ZODBSystem(System):
         transaction.begin()
         self.conn.cacheMinimize()
 
+    def begin_warm(self):
+        # The same connection, its object cache as the last transaction
+        # left it (invalidations are applied when the transaction begins).
+        transaction.begin()
+
+    def change_outside(self, names, suffix):
+        """Another connection (another transaction manager) commits the
+        change; this one is told at its next transaction."""
+        tm = transaction.TransactionManager()
+        conn = self.db.open(transaction_manager=tm)
+        try:
+            c = conn.root()['bench']
+            for name in names:
+                c[name].name = c[name].name + ' ' + suffix
+            tm.commit()
+        finally:
+            conn.close()
+
     @property
     def container(self):
         return self.conn.root()['bench']

@@ -18,11 +18,12 @@ LOG = logging.getLogger(__name__)
 class _ClientIndexes:
     """What the registry knows about one client."""
 
-    __slots__ = ('client_ref', 'done', 'pending')
+    __slots__ = ('client_ref', 'done', 'pending', 'failed')
 
     def __init__(self, client):
         self.client_ref = weakref.ref(client)
         self.done = set()       # {(db, collection, keys)}
+        self.failed = set()     # those of done the server refused
         self.pending = {}       # {(db, collection, keys): weakref to txn}
 
 
@@ -93,9 +94,19 @@ class _IndexRegistry:
             LOG.warning('could not create the index %s on %s.%s: %s',
                         options.get('name'), raw_collection.database.name,
                         raw_collection.name, err)
+            with self._lock:
+                state.failed.add(entry)
         with self._lock:
             state.done.add(entry)
             state.pending.pop(entry, None)
+
+
+    def made(self, raw_collection, keys):
+        """True if this process made sure of the index (it exists)."""
+        state = self._state(raw_collection.database.client)
+        entry = (raw_collection.database.name, raw_collection.name,
+                 tuple(keys))
+        return entry in state.done and entry not in state.failed
 
 
 _registry = _IndexRegistry()
@@ -106,3 +117,10 @@ def ensure_index(jar, raw_collection, keys, **options):
     unless this process did already: now, or after ``jar``'s server
     transaction if one is open (see :class:`_IndexRegistry`)."""
     _registry.ensure(jar, raw_collection, keys, **options)
+
+
+def index_made(raw_collection, keys):
+    """True if ``ensure_index`` made the index ``keys`` on
+    ``raw_collection`` in this process (the server did not refuse it):
+    what it guarantees holds (the document cache relies on a unique one)."""
+    return _registry.made(raw_collection, keys)

@@ -7,6 +7,7 @@ from pymongo import DeleteOne, InsertOne, ReplaceOne
 from zmongo import _indexes
 from zmongo import _names
 from zmongo import interfaces
+from zmongo._collection import process_spec
 
 
 class Root(collections.abc.MutableMapping):
@@ -45,7 +46,19 @@ class Root(collections.abc.MutableMapping):
 
     def _entry(self, key):
         self._check_name(key)
-        return self._collection_inst.find_one({_names.ROOT_NAME: key})
+        find_cached = getattr(self._jar, 'find_cached', None)
+        if find_cached is None:
+            return self._collection_inst.find_one({_names.ROOT_NAME: key})
+        # Through the data manager's document cache (pending changes are
+        # written first, as the collection wrapper does).  Names are unique
+        # once the index exists: an entry found then stays the answer
+        # until it changes.
+        raw = self._jar.raw_collection(self._db_name, self.collection)
+        docs = find_cached(
+            self._db_name, self.collection,
+            process_spec(raw, {_names.ROOT_NAME: key}), one=True,
+            unique=_indexes.index_made(raw, [(_names.ROOT_NAME, 1)]))
+        return docs[0] if docs else None
 
     def __getitem__(self, key):
         doc = self._entry(key)

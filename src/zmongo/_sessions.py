@@ -64,6 +64,9 @@ class ServerTransaction:
         # that only read ends with abortTransaction, not commitTransaction
         # (SPEC.md, "Cost contract").
         self._wrote = False
+        #: How many server transactions were started (a new one is a new
+        #: snapshot: the document cache's view of the old one ends).
+        self.started = 0
 
     @property
     def in_transaction(self):
@@ -78,6 +81,7 @@ class ServerTransaction:
                 causal_consistency=True)
         if transactional and not self._session.in_transaction:
             self._wrote = False
+            self.started += 1
             self._session.start_transaction(
                 read_concern=self._read_concern or ReadConcern('snapshot'),
                 write_concern=self._write_concern,
@@ -87,6 +91,12 @@ class ServerTransaction:
         if writing:
             self._wrote = True
         return self._session
+
+    @property
+    def operation_time(self):
+        """The session's ``operationTime`` (None before any reply)."""
+        session = self._session
+        return None if session is None else session.operation_time
 
     @property
     def wrote(self):

@@ -482,11 +482,17 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         return self._m_get_collection(jar, *self._m_location(jar))
 
     def _m_get_collection(self, jar, db_name, coll_name):
+        self._m_raw_collection(jar, db_name, coll_name)
+        return jar.get_collection(db_name, coll_name)
+
+    def _m_raw_collection(self, jar, db_name, coll_name):
+        """The pymongo collection of the items, its index made sure of."""
+        raw = jar.raw_collection(db_name, coll_name)
         keys = self._m_index_keys()
         if keys:
-            _indexes.ensure_index(jar, jar.raw_collection(db_name, coll_name),
-                            keys, **self._m_index_options(keys))
-        return jar.get_collection(db_name, coll_name)
+            _indexes.ensure_index(jar, raw, keys,
+                                  **self._m_index_options(keys))
+        return raw
 
     def _m_pending(self, jar, db_name, coll_name, key):
         """The new item added as ``key`` in this transaction, while it is
@@ -502,11 +508,20 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         """One keyed query.  While the only pending changes are items
         containers added (which they answer for themselves), it needs no
         flush: adding K items then costs one insert at commit, not K."""
-        coll = self._m_get_collection(jar, db_name, coll_name)
         filter_ = self._m_key_filter(key, jar)
         if self._m_must_flush(jar, db_name, coll_name):
+            coll = self._m_get_collection(jar, db_name, coll_name)
             return coll.find_one(filter_, *args)
-        raw = coll.collection
+        raw = self._m_raw_collection(jar, db_name, coll_name)
+        find_cached = getattr(jar, 'find_cached', None)
+        if find_cached is not None:
+            # Served by the shared document cache where it can.
+            docs = find_cached(db_name, coll_name,
+                               _process_spec(raw, filter_),
+                               args[0] if args else None, one=True,
+                               flush=False,
+                               unique=self._m_unique_lookup(raw))
+            return docs[0] if docs else None
         return raw.find_one(_process_spec(raw, filter_), *args,
                             session=jar.op_session())
 
@@ -530,6 +545,15 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                     return True
                 del names[name]
         return False
+
+    def _m_unique_lookup(self, raw_collection):
+        """True if at most one document can match a lookup by name: names
+        are ``_id``\\ s, or the unique ``(parent, name)`` index exists."""
+        if self._m_name_field() == _names.ID:
+            return True
+        if self._m_parent_key is None or self._m_mapping_key is None:
+            return False
+        return _indexes.index_made(raw_collection, self._m_index_keys())
 
     def _m_index_keys(self):
         """The index serving ``self[key]`` and ``key in self``."""
@@ -725,7 +749,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             return list(cache.entries.items())
         coll = self._m_get_collection(jar, db_name, coll_name)
         result = []
-        for doc in coll.find(self._m_get_items_filter(jar)):
+        for doc in self._m_find_all(jar, db_name, coll_name, coll,
+                                    self._m_get_items_filter(jar)):
             result.append((self._m_name_of(doc),
                            self._m_load(jar, db_name, coll_name, doc)))
         if cache is not None:
@@ -735,6 +760,19 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             # parents: then the cache cannot stand for the whole container.
             cache.complete = len(entries) == len(result)
         return result
+
+    @staticmethod
+    def _m_find_all(jar, db_name, coll_name, coll, filter_,
+                    projection=None):
+        """The documents of a listing: through the data manager's shared
+        document cache where it has one (pending changes written first,
+        as the collection wrapper does), else through the wrapper."""
+        find_cached = getattr(jar, 'find_cached', None)
+        if find_cached is None:
+            return coll.find(filter_, projection)
+        raw = coll.collection
+        return find_cached(db_name, coll_name, _process_spec(raw, filter_),
+                           projection)
 
     # -- IReadContainer -------------------------------------------------------
 
@@ -830,8 +868,9 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         if cache is not None and cache.complete:
             return list(cache.entries)
         coll = self._m_get_collection(jar, db_name, coll_name)
-        docs = coll.find(self._m_get_items_filter(jar),
-                         {self._m_name_field(): 1})
+        docs = self._m_find_all(jar, db_name, coll_name, coll,
+                                self._m_get_items_filter(jar),
+                                {self._m_name_field(): 1})
         return [self._m_name_of(doc) for doc in docs]
 
     def __iter__(self):
@@ -851,6 +890,11 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         if cache is not None and cache.complete:
             return len(cache.entries)
         coll = self._m_get_collection(jar, db_name, coll_name)
+        count_cached = getattr(jar, 'count_cached', None)
+        if count_cached is not None:
+            raw = coll.collection
+            return count_cached(db_name, coll_name, _process_spec(
+                raw, self._m_get_items_filter(jar)))
         return coll.count_documents(self._m_get_items_filter(jar))
 
     # -- IWriteContainer ------------------------------------------------------

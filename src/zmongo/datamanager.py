@@ -45,12 +45,14 @@ import weakref
 
 import bson
 import bson.errors
+from bson.raw_bson import RawBSONDocument
 import pymongo.errors
 import transaction
 import transaction.interfaces
 import zope.interface
 from pymongo.write_concern import WriteConcern
 
+from zmongo import _cache
 from zmongo import _direct
 from zmongo import _names
 from zmongo import _oid
@@ -150,9 +152,13 @@ class MongoDataManager:
     :data:`zmongo.serialize.SERIALIZERS`), ``factories`` (extra factories
     documents may call), ``trusted_modules`` (module prefixes whose classes
     documents may hold, beside :func:`zmongo.serialize.trust_modules`),
-    ``name_map`` (a shared :class:`zmongo._namemap.NameMap` cache) and
+    ``name_map`` (a shared :class:`zmongo._namemap.NameMap` cache),
     ``cache_size`` (how many unchanged objects ``cacheGC()`` leaves with
-    their state).
+    their state) and ``document_cache`` (a
+    :class:`zmongo._cache.DocumentCache` shared with other data managers
+    of the client, as a provider hands out: committed documents and
+    container answers served across transactions, see "The cache" in
+    ``docs/transactions.rst``).
     """
 
     default_database = _names.DEFAULT_DATABASE
@@ -166,7 +172,7 @@ class MongoDataManager:
                  read_concern=None, read_preference=None,
                  transaction_timeout=None, transaction_manager=None,
                  serializers=None, factories=(), trusted_modules=(),
-                 name_map=None, cache_size=400):
+                 name_map=None, cache_size=400, document_cache=None):
         if transactions not in ('auto', True, False):
             raise ValueError("transactions must be 'auto', True or False, "
                              "not %r" % (transactions,))
@@ -192,6 +198,7 @@ class MongoDataManager:
         self._reader = serialize.ObjectReader(self)
         self._writer = serialize.ObjectWriter(self)
         self.root = Root(self, root_database, root_collection)
+        self._document_cache = document_cache
         self._server = ServerTransaction(
             conn, write_concern=self.write_concern,
             read_concern=read_concern, read_preference=read_preference,
@@ -223,6 +230,13 @@ class MongoDataManager:
         self._log = WriteLog()
         #: What other parts (containers) remember for this transaction.
         self.annotations = {}
+        # What this transaction may take from (and give to) the shared
+        # document cache.
+        view = getattr(self, '_view', None)
+        if view is not None:
+            view.close()
+        cache = getattr(self, '_document_cache', None)
+        self._view = None if cache is None else _cache.CacheView(cache)
 
     # -- what the other parts of zmongo use ------------------------------------
 
@@ -383,7 +397,11 @@ class MongoDataManager:
         if UNREACHED_UNDO:
             UNREACHED_UNDO.send(self._conn, self.raw_collection)
         self._join()
-        return self._server.session(self.uses_transactions, writing)
+        session = self._server.session(self.uses_transactions, writing)
+        if self._view is not None:
+            self._view.begin(self._conn, session, self._server.started,
+                             self.uses_transactions)
+        return session
 
     @property
     def in_server_transaction(self):
@@ -395,11 +413,22 @@ class MongoDataManager:
         """The pymongo collection with this data manager's write concern
         (outside transactions) and read settings; refuses a collection
         sharded on a key zmongo cannot write with (see ``_sharding``)."""
+        # Made once per data manager and collection: building pymongo's
+        # Database and Collection objects costs more than a cache hit.
+        settings = (self._conn, self.write_concern, self.read_concern,
+                    self.read_preference)
+        collections = self.__dict__.setdefault('_raw_collections', {})
+        made = collections.get((db_name, coll_name))
+        if made is not None and all(
+                a is b for a, b in zip(made[0], settings)):
+            return made[1]
         _sharding.check_collection(self, self._shards, db_name, coll_name)
-        return self._conn[db_name].get_collection(
+        coll = self._conn[db_name].get_collection(
             coll_name, write_concern=self.write_concern,
             read_concern=self.read_concern,
             read_preference=self.read_preference)
+        collections[(db_name, coll_name)] = (settings, coll)
+        return coll
 
     def _join(self):
         if self._needs_to_join:
@@ -459,14 +488,170 @@ class MongoDataManager:
         doc = self._states.latest(dbref)
         if doc is not None:
             return doc
-        coll = self.raw_collection(dbref.database, dbref.collection)
-        doc = coll.find_one({_names.ID: dbref.id}, session=self.op_session())
+        view = self._readable_view()
+        namespace = (dbref.database, dbref.collection)
+        if view is not None and view.ready():
+            raws = view.cache.get_documents(view.epoch, view.lo, namespace,
+                                            (dbref.id,))
+            if raws is not None:
+                doc = bson.decode(raws[0], self._conn.codec_options)
+                self._states.set_latest(dbref, doc)
+                return doc
+        if view is None:
+            coll = self.raw_collection(dbref.database, dbref.collection)
+        else:
+            coll = self._raw_bson_collection(dbref.database,
+                                             dbref.collection)
+        doc = coll.find_one({_names.ID: dbref.id},
+                            session=self.op_session())
         if doc is None:
             raise interfaces.DocumentNotFoundError(
                 'no document with _id %r in %s.%s' % (
                     dbref.id, dbref.database, dbref.collection))
+        if view is not None:
+            raw = doc.raw
+            doc = bson.decode(raw, self._conn.codec_options)
+            if self._readable_view() is view and view.after_read() and \
+                    _usable_id(dbref.id):
+                view.cache.put_documents(view.epoch, view.lo, namespace,
+                                         [(dbref.id, raw)])
         self._states.set_latest(dbref, doc)
         return doc
+
+    # -- the shared document cache -----------------------------------------
+
+    def _raw_bson_collection(self, db_name, coll_name):
+        """``raw_collection``, returning ``RawBSONDocument``\\ s (what the
+        document cache keeps), made once per collection."""
+        coll = self.raw_collection(db_name, coll_name)
+        made = self.__dict__.setdefault('_raw_bson_collections', {})
+        found = made.get((db_name, coll_name))
+        if found is not None and found[0] is coll:
+            return found[1]
+        raw = coll.with_options(codec_options=coll.codec_options.with_options(
+            document_class=RawBSONDocument))
+        made[(db_name, coll_name)] = (coll, raw)
+        return raw
+
+    def _readable_view(self):
+        """The cache view, while this transaction may use it: server-
+        transaction mode, and nothing written yet (what it reads after a
+        write may be its own, uncommitted writes)."""
+        view = self._view
+        if view is None or view.dead:
+            return None
+        if self._log or self._server.wrote or self._work.failure or (
+                view.session is not None and (
+                    not self._server.in_transaction or
+                    self._server.started != view.started)):
+            # Wrote, or the server transaction the view began with is
+            # over (a savepoint rollback, a lost transaction): the next
+            # read has another snapshot.
+            view.dead = True
+            return None
+        return view
+
+    def find_cached(self, db_name, coll_name, spec, projection=None,
+                    one=False, flush=True, unique=False):
+        """The documents ``find(spec, projection)`` (``find_one`` if
+        ``one``) returns in this transaction, as a list: from the shared
+        document cache when it has a valid answer, else read in the
+        transaction's session (and the answer kept there, where allowed).
+        ``flush``: write pending changes first (as the collection wrapper
+        does); a lookup that answers for pending changes itself passes
+        False.  ``spec`` is sent as given (spec processors already run).
+        ``unique``: at most one document can ever match ``spec`` (a unique
+        index says so), so a document found stays the answer until it
+        changes itself."""
+        if flush:
+            self.flush()
+        view = self._readable_view()
+        namespace = (db_name, coll_name)
+        codec = self._conn.codec_options
+        query = None
+        if view is not None:
+            query = ('find', bson.encode(
+                {'s': spec, 'p': projection, 'o': one}))
+            if view.ready():
+                found = view.cache.get_answer(view.epoch, view.lo,
+                                              namespace, query)
+                if found is not None:
+                    return [bson.decode(raw, codec) for raw in found[1]]
+        coll = self.raw_collection(db_name, coll_name)
+        session = self.op_session()
+        if view is None:
+            if one:
+                doc = coll.find_one(spec, projection, session=session)
+                return [] if doc is None else [doc]
+            return list(coll.find(spec, projection, session=session))
+        coll = self._raw_bson_collection(db_name, coll_name)
+        cursor = coll.find(spec, projection, session=session)
+        if one:
+            cursor = cursor.limit(-1)
+        raws = [doc.raw for doc in cursor]
+        docs = [bson.decode(raw, codec) for raw in raws]
+        if self._readable_view() is view and view.after_read():
+            if projection is None:
+                pairs = [(doc[_names.ID], raw)
+                         for doc, raw in zip(docs, raws)]
+                if all(_usable_id(id_) for id_, _ in pairs):
+                    ids = tuple(id_ for id_, _ in pairs)
+                    view.cache.put_answer(
+                        view.epoch, view.lo, namespace, query, 'ids', ids,
+                        len(query[1]) + 16 * len(ids), pairs,
+                        unique=unique)
+            else:
+                view.cache.put_answer(
+                    view.epoch, view.lo, namespace, query, 'docs',
+                    tuple(raws), len(query[1]) + sum(map(len, raws)))
+        return docs
+
+    def count_cached(self, db_name, coll_name, spec, flush=True):
+        """``count_documents(spec)`` in this transaction, from the shared
+        document cache when it has a valid answer (see
+        :meth:`find_cached`)."""
+        if flush:
+            self.flush()
+        view = self._readable_view()
+        namespace = (db_name, coll_name)
+        query = None
+        if view is not None:
+            query = ('count', bson.encode({'s': spec}))
+            if view.ready():
+                found = view.cache.get_answer(view.epoch, view.lo,
+                                              namespace, query)
+                if found is not None:
+                    return found[1]
+        coll = self.raw_collection(db_name, coll_name)
+        count = coll.count_documents(spec, session=self.op_session())
+        if view is not None and self._readable_view() is view and \
+                view.after_read():
+            view.cache.put_answer(view.epoch, view.lo, namespace, query,
+                                  'count', count, len(query[1]))
+        return count
+
+    def _committed_to_cache(self):
+        """After a commit: the documents it wrote leave the shared cache
+        (their change events would too, at the next transaction's start;
+        this makes it certain), with the commit's time."""
+        cache = self._document_cache
+        if cache is None or not cache.enabled or not self._log:
+            return
+        when = self._server.operation_time
+        written = {}
+        for entry in self._log.since(0):
+            ids = written.setdefault(entry.namespace, set())
+            if ids is None:
+                continue
+            if entry.dbref is None:
+                written[entry.namespace] = None
+            else:
+                ids.add(entry.dbref.id)
+        if when is None:
+            cache.clear()
+            return
+        for namespace, ids in written.items():
+            cache.invalidate(namespace, ids, when)
 
     def setstate(self, obj, doc=None):
         self._join()
@@ -1046,6 +1231,11 @@ class MongoDataManager:
         # objects become ghosts too: a later change must not write their
         # document back (their next use finds it gone).
         self._invalidate(self._work.removed_for_good.values(), 'commit')
+        try:
+            self._committed_to_cache()
+        except Exception:  # tpc_finish must not fail
+            LOG.exception('could not update the document cache after a '
+                          'commit')
         self.reset()
 
     def tpc_abort(self, transaction):

@@ -813,6 +813,51 @@ class IMongoDataManager(persistent.interfaces.IPersistentDataManager):
         of other data managers (ZODB uses its storage's name), so this one
         votes last."""
 
+    def find_cached(db_name, coll_name, spec, projection=None, one=False,
+                    flush=True, unique=False):
+        """The documents ``find(spec, projection)`` (``find_one`` if
+        ``one``) gives in this transaction, as a list: from the shared
+        document cache (``IDocumentCache``) when it holds a valid answer
+        (no command), else read in the transaction's session and kept
+        there where allowed.  ``flush``: write pending changes first (as
+        the collection wrapper does); ``unique``: a unique index lets at
+        most one document match ``spec``.  What containers' lookups and
+        listings use."""
+
+    def count_cached(db_name, coll_name, spec, flush=True):
+        """``count_documents(spec)`` in this transaction, answered as
+        ``find_cached`` answers."""
+
+
+class IDocumentCache(zope.interface.Interface):
+    """Committed documents shared by the data managers of one client.
+
+    Holds raw BSON of documents and the answers of container queries, read
+    by server transactions before they wrote anything, and serves them to
+    later transactions of any thread only while the change stream shows
+    them unchanged up to the reader's snapshot (see "The cache" in
+    ``docs/transactions.rst``).  Thread-safe; bounded by ``size`` entries
+    and ``max_bytes`` bytes, least recently used first.
+    """
+
+    size = zope.interface.Attribute('Most entries kept (0: off).')
+    max_bytes = zope.interface.Attribute('Most bytes of BSON kept.')
+    enabled = zope.interface.Attribute(
+        'False when sized 0, or turned off (a standalone server, a '
+        'deployment refusing change streams: logged once at INFO).')
+    stats = zope.interface.Attribute(
+        'A ``collections.Counter``: hits, misses, fills, refused (fills '
+        'a later change made unsafe), invalidated, evicted, too_large, '
+        'events, drains, drain_ns (time spent reading the change stream), '
+        'stream_losses.')
+
+    def clear():
+        """Forget every entry (transactions running stop using it)."""
+
+    def close():
+        """Forget every entry and close the change stream (a later use
+        opens a new one)."""
+
 
 class IMongoDataManagerProvider(zope.interface.Interface):
     """Gives each thread and transaction its data manager.
@@ -822,8 +867,12 @@ class IMongoDataManagerProvider(zope.interface.Interface):
     data manager through it.  A data manager is bound to one thread and one
     transaction, so the provider makes a new one whenever the calling
     thread's transaction changes; the ``pymongo.MongoClient`` behind them
-    is shared.
+    is shared, and so is the document cache (``cache``).
     """
+
+    cache = zope.interface.Attribute(
+        'The ``IDocumentCache`` of its data managers (``cache_size`` and '
+        '``cache_bytes`` options; ``cache_size=0`` turns it off).')
 
     def get():
         """Return the data manager for the current thread and transaction.

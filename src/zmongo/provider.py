@@ -14,6 +14,9 @@ import transaction
 import zope.interface
 
 from zmongo import interfaces
+from zmongo._cache import DEFAULT_BYTES
+from zmongo._cache import DEFAULT_SIZE
+from zmongo._cache import DocumentCache
 from zmongo._namemap import NameMap
 from zmongo.datamanager import MongoDataManager
 
@@ -38,13 +41,26 @@ class MongoDataManagerProvider:
       ``trusted_modules``, ...;
       checked here, so a misspelt option fails at once) and shares one
       :class:`zmongo._namemap.NameMap`, so the collection -> class map is
-      read once per process, not once per transaction.
+      read once per process, not once per transaction;
+    * and one document cache (``cache``, a
+      :class:`zmongo._cache.DocumentCache`): committed documents and
+      container answers that later transactions of every thread are served
+      from with no command, as long as the change stream says they did not
+      change.  ``cache_size`` bounds its entries (documents and query
+      answers; 0 turns it off), ``cache_bytes`` their bytes; least
+      recently used first.  Off on a standalone server (logged once).
+      See "The cache" in ``docs/transactions.rst``.
     """
 
     def __init__(self, uri='mongodb://localhost:27017/', *, client=None,
-                 client_options=None, **datamanager_options):
+                 client_options=None, cache_size=DEFAULT_SIZE,
+                 cache_bytes=DEFAULT_BYTES, **datamanager_options):
         options = dict(datamanager_options)
         options.setdefault('name_map', NameMap())
+        #: The document cache shared by this provider's data managers.
+        self.cache = DocumentCache(cache_size, cache_bytes)
+        self._document_cache = options.pop(
+            'document_cache', self.cache if self.cache.enabled else None)
         # Fail now, not in the first request, on an unknown option.
         _DATAMANAGER_SIGNATURE.bind(None, **options)
         self.uri = uri
@@ -81,7 +97,9 @@ class MongoDataManagerProvider:
         made_for = getattr(local, 'transaction', None)
         if dm is None or made_for is None or made_for() is not txn or \
                 getattr(local, 'client', None) is not client:
-            dm = MongoDataManager(client, **self.datamanager_options)
+            dm = MongoDataManager(client,
+                                  document_cache=self._document_cache,
+                                  **self.datamanager_options)
             local.datamanager = dm
             local.transaction = weakref.ref(txn)
             local.client = client
@@ -90,6 +108,7 @@ class MongoDataManagerProvider:
     def close(self):
         """Close the client if the provider made it (a later ``get()``
         makes a new one); a client that was given is left open."""
+        self.cache.close()
         if not self._owns_client:
             return
         with self._lock:

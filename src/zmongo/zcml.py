@@ -29,6 +29,8 @@ from zope.configuration.exceptions import ConfigurationError
 
 from zmongo import _safety
 from zmongo import interfaces
+from zmongo._cache import DEFAULT_BYTES
+from zmongo._cache import DEFAULT_SIZE
 
 ENV_PREFIX = 'env:'
 TRANSACTION_MODES = {'auto': 'auto', 'on': True, 'off': False}
@@ -93,6 +95,20 @@ class IProviderDirective(zope.interface.Interface):
         title='Seconds any operation may take (client timeoutMS)',
         min=0.0, required=False)
 
+    cache_size = zope.schema.Int(
+        title='Document cache entries',
+        description='How many committed documents and container answers '
+                    'the provider\'s document cache keeps for later '
+                    'transactions (least recently used first); 0 turns '
+                    'it off.  Default: %d.' % DEFAULT_SIZE,
+        min=0, required=False)
+
+    cache_bytes = zope.schema.Int(
+        title='Document cache bytes',
+        description='The most bytes of BSON the document cache keeps.  '
+                    'Default: %d.' % DEFAULT_BYTES,
+        min=0, required=False)
+
     trusted_modules = zope.schema.TextLine(
         title='Trusted modules',
         description='Module prefixes, separated by spaces, whose classes '
@@ -154,7 +170,7 @@ def provider(_context, uri, database, name='', root_database=None,
              conflict_handler=None, transactions='auto',
              write_concern=None, journal=None, read_concern=None,
              read_preference=None, transaction_timeout=None, timeout=None,
-             trusted_modules=None):
+             trusted_modules=None, cache_size=None, cache_bytes=None):
     """Handle ``<mongo:provider>`` (attributes: :class:`IProviderDirective`).
 
     Everything that can be wrong with the attributes fails here, while the
@@ -209,6 +225,10 @@ def provider(_context, uri, database, name='', root_database=None,
     client_options = {}
     if timeout:
         client_options['timeoutMS'] = int(timeout * 1000)
+    if cache_size is not None:
+        options['cache_size'] = cache_size
+    if cache_bytes is not None:
+        options['cache_bytes'] = cache_bytes
     component = MongoDataManagerProvider(
         real_uri, client_options=client_options, **options)
     utility(_context, provides=interfaces.IMongoDataManagerProvider,
