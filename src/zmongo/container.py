@@ -105,6 +105,7 @@ USE_CONTAINER_CACHE = True
 _SENTINEL = object()
 _CACHE_ANNOTATION = 'zmongo.container.items'
 _PENDING_ANNOTATION = 'zmongo.container.pending'
+_REMOVED_ANNOTATION = 'zmongo.container.removed'
 _ZODB_PREFIX = _names.ZODB_PARENT_PREFIX
 _INDEX_PREFIX = _names.CONTAINER_INDEX_PREFIX
 
@@ -405,6 +406,24 @@ def _pending_names(jar, container, db_name, coll_name):
                               (container, {}))[1]
 
 
+def _pending_removals(jar, db_name, coll_name, create=False):
+    """``{_id: object}`` of the items containers over the collection
+    removed in this transaction (their deletes maybe still unwritten):
+    keyed lookups that skip the flush leave those documents out.  None when
+    there are none (and ``create`` is false)."""
+    annotations = getattr(jar, 'annotations', None)
+    if annotations is None:
+        return None
+    removals = annotations.get(_REMOVED_ANNOTATION)
+    if removals is None:
+        if not create:
+            return None
+        removals = annotations[_REMOVED_ANNOTATION] = {}
+    if create:
+        return removals.setdefault((db_name, coll_name), {})
+    return removals.get((db_name, coll_name)) or None
+
+
 def _collection_caches(jar, db_name, coll_name):
     annotations = getattr(jar, 'annotations', None)
     if annotations is None:
@@ -500,15 +519,39 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def _m_find_one_by_key(self, jar, db_name, coll_name, key, *args):
         """One keyed query.  While the only pending changes are items
-        containers added (which they answer for themselves), it needs no
-        flush: adding K items then costs one insert at commit, not K."""
+        containers added or removed (which they answer for themselves), it
+        needs no flush: adding K items then costs one insert at commit, not
+        K, and deleting K items K lookups and one delete."""
         coll = self._m_get_collection(jar, db_name, coll_name)
         filter_ = self._m_key_filter(key, jar)
         if self._m_must_flush(jar, db_name, coll_name):
             return coll.find_one(filter_, *args)
         raw = coll.collection
-        return raw.find_one(_process_spec(raw, filter_), *args,
-                            session=jar.op_session())
+        doc = raw.find_one(_process_spec(raw, filter_), *args,
+                           session=jar.op_session())
+        if doc is None or not self._m_removed_here(jar, db_name, coll_name,
+                                                   doc):
+            return doc
+        if self._m_unique_names():
+            # The one document of that name is deleted.
+            return None
+        # Another document may bear the name (an all-items container over
+        # several parents): ask the server once the deletes are written.
+        return coll.find_one(filter_, *args)
+
+    @staticmethod
+    def _m_removed_here(jar, db_name, coll_name, doc):
+        """Whether ``doc`` (just read) is of an item removed in this
+        transaction."""
+        removals = _pending_removals(jar, db_name, coll_name)
+        obj = removals.get(doc.get(_names.ID)) if removals else None
+        return obj is not None and jar.is_removed(obj)
+
+    def _m_unique_names(self):
+        """Whether at most one document of the collection has a given
+        name of this container (its unique index says so)."""
+        return self._m_parent_key is not None and \
+            self._m_mapping_key is not None
 
     def _m_must_flush(self, jar, db_name, coll_name):
         """Whether a lookup must write pending changes first: when the data
@@ -808,7 +851,9 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         projection = {field: 1} if field == _names.ID else \
             {field: 1, _names.ID: 0}
         coll = self._m_get_collection(jar, db_name, coll_name)
-        if self._m_must_flush(jar, db_name, coll_name):
+        if self._m_must_flush(jar, db_name, coll_name) or \
+                _pending_removals(jar, db_name, coll_name):
+            # Removed names must not be among them: written first.
             docs = coll.find(filter_, projection)
         else:
             # Like keyed lookups: what is pending is new items containers
@@ -983,6 +1028,11 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             pending = _pending_names(jar, self, db_name, coll_name)
             if pending is not None:
                 pending[key] = stored
+            removals = _pending_removals(jar, db_name, coll_name)
+            if removals:
+                # A new document with the _id of one deleted before it
+                # (an id-named item added again): lookups find it.
+                removals.pop(stored._p_oid.id, None)
         elif hasattr(jar, 'query_relevant'):
             # An item moving in from elsewhere: lookups must see the move.
             jar.query_relevant(stored)
@@ -1093,8 +1143,17 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def _m_remove(self, jar, key, stored):
         _contained.uncontained(_locate(stored, self, key), self, key)
+        db_name, coll_name = self._m_location(jar)
         if self._m_remove_documents:
-            jar.remove(stored)
+            remove = getattr(jar, 'remove_query_neutral', None)
+            if remove is None or stored._p_oid is None:
+                jar.remove(stored)
+            else:
+                # Keyed lookups leave its document out until the delete is
+                # written (``_m_find_one_by_key``): no flush before them.
+                _pending_removals(jar, db_name, coll_name, create=True)[
+                    stored._p_oid.id] = stored
+                remove(stored)
         else:
             for field in (self._m_mapping_key, self._m_parent_key):
                 if field is None:
@@ -1104,7 +1163,6 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                 except AttributeError:
                     # A class attribute, or a property we do not control.
                     pass
-        db_name, coll_name = self._m_location(jar)
         self._m_changed(jar, db_name, coll_name)
         cache = self._m_cache(jar, db_name, coll_name)
         if cache is not None:
@@ -1190,6 +1248,9 @@ class IdNamesMongoContainer(MongoContainer):
     @property
     def _m_remove_documents(self):
         return True
+
+    def _m_unique_names(self):
+        return True     # a name is an _id
 
     @staticmethod
     def _m_id_for_key(key):
