@@ -424,6 +424,12 @@ def _pending_removals(jar, db_name, coll_name, create=False):
     return removals.get((db_name, coll_name)) or None
 
 
+def _with_field(docs, field, value):
+    for doc in docs:
+        doc[field] = value
+        yield doc
+
+
 def _collection_caches(jar, db_name, coll_name):
     annotations = getattr(jar, 'annotations', None)
     if annotations is None:
@@ -725,13 +731,11 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def _m_load(self, jar, db_name, coll_name, doc):
         """The object of ``doc`` (a whole document just read): no query."""
-        dbref = _oid.oid(coll_name, doc[_names.ID], db_name)
-        obj = jar.cached_object(dbref)
-        if obj is None or obj._p_changed is None:
-            # New, or a ghost: its state is this document.  An object already
-            # loaded (maybe changed) in this transaction is left alone.
-            obj = jar.load_from_document(dbref, doc)
-        return obj
+        # New, or a ghost: its state is this document.  An object already
+        # loaded (maybe changed) in this transaction is left alone (as
+        # load_from_document does).
+        return jar.load_from_document(
+            _oid.oid(coll_name, doc[_names.ID], db_name), doc)
 
     def _m_stored(self, key, jar=None):
         """The stored object named ``key`` (a str), or ``KeyError``."""
@@ -760,7 +764,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         return obj
 
     def _m_stored_items(self):
-        """``[(name, stored object), ...]``: one query, or none."""
+        """``[(name, stored object), ...]``: one query, or none (a new
+        list, the caller's to change)."""
         jar = self._m_jar
         db_name, coll_name = self._m_location(jar)
         cache = self._m_cache(jar, db_name, coll_name)
@@ -768,9 +773,12 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             return list(cache.entries.items())
         coll = self._m_get_collection(jar, db_name, coll_name)
         result = []
-        for doc in coll.find(self._m_get_items_filter(jar)):
-            result.append((self._m_name_of(doc),
-                           self._m_load(jar, db_name, coll_name, doc)))
+        name_of = self._m_name_of
+        load = jar.load_from_document
+        oid = _oid.oid
+        for doc in self._m_find_items(coll, self._m_get_items_filter(jar)):
+            result.append((name_of(doc),
+                           load(oid(coll_name, doc[_names.ID], db_name), doc)))
         if cache is not None:
             entries = dict(result)
             cache.entries = entries
@@ -883,8 +891,13 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         return iter(self.keys())
 
     def items(self):
-        return [(key, _locate(obj, self, key))
-                for key, obj in self._m_stored_items()]
+        # In place: a second list of 10,000 pairs would be alive at once.
+        result = self._m_stored_items()
+        for index, (key, obj) in enumerate(result):
+            located = _locate(obj, self, key)
+            if located is not obj:
+                result[index] = (key, located)
+        return result
 
     def values(self):
         return [item for _, item in self.items()]
@@ -1022,6 +1035,9 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                 # A rename: the old name is no longer this container's.
                 self._m_forget_name(jar, db_name, coll_name, origin[1])
         if stored._p_oid is None:
+            # Set before the insert: on an object of no data manager yet
+            # that registers no change (the insert writes them anyway).
+            self._m_set_fields(stored, key, jar)
             self._m_place(stored, jar, db_name, coll_name)
             insert = getattr(jar, 'insert_query_neutral', jar.insert)
             insert(stored, self._m_oid_for_new(key))
@@ -1033,20 +1049,26 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                 # A new document with the _id of one deleted before it
                 # (an id-named item added again): lookups find it.
                 removals.pop(stored._p_oid.id, None)
-        elif hasattr(jar, 'query_relevant'):
-            # An item moving in from elsewhere: lookups must see the move.
-            jar.query_relevant(stored)
-        if self._m_mapping_key is not None:
-            setattr(stored, self._m_mapping_key, key)
-        if self._m_parent_key is not None:
-            setattr(stored, self._m_parent_key,
-                    self._m_parent_attribute(jar))
+        else:
+            if hasattr(jar, 'query_relevant'):
+                # An item moving in from elsewhere: lookups must see the
+                # move.
+                jar.query_relevant(stored)
+            self._m_set_fields(stored, key, jar)
         self._m_changed(jar, db_name, coll_name)
         cache = self._m_cache(jar, db_name, coll_name)
         if cache is not None:
             cache.entries[key] = stored
             if cache.names is not None:
                 cache.names.add(key)
+
+    def _m_set_fields(self, stored, key, jar):
+        """Give ``stored`` this container's name and parent fields."""
+        if self._m_mapping_key is not None:
+            setattr(stored, self._m_mapping_key, key)
+        if self._m_parent_key is not None:
+            setattr(stored, self._m_parent_key,
+                    self._m_parent_attribute(jar))
 
     def _m_adopt(self, key, value):
         """Store ``value`` as an item without events: the copy of an item
@@ -1206,8 +1228,26 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         jar = self._m_jar
         db_name, coll_name = self._m_location(jar)
         coll = self._m_get_collection(jar, db_name, coll_name)
-        cursor = coll.find(self._m_add_items_filter(spec, jar), **kwargs)
+        cursor = self._m_find_items(
+            coll, self._m_add_items_filter(spec, jar), **kwargs)
         return (self._m_found(jar, db_name, coll_name, doc) for doc in cursor)
+
+    def _m_find_items(self, coll, filter_, **kwargs):
+        """The documents ``coll.find(filter_, **kwargs)`` finds.
+
+        Where the filter fixes the parent field to one value, the server
+        leaves it out and it is put back here: the same value, one object
+        for all of them (``str``, or the container's oid).  A decoded
+        ``DBRef`` per item cost more than the rest of its document, in
+        time and memory, and loading then looked each one up.
+        """
+        field = self._m_parent_key
+        value = filter_.get(field) if field is not None else None
+        if type(value) not in (str, _oid.HashedDBRef) or \
+                interfaces.IMongoSpecProcessor(None, None) is not None:
+            return coll.find(filter_, **kwargs)
+        return _with_field(coll.find(filter_, {field: 0}, **kwargs),
+                           field, value)
 
     def find_one(self, spec_or_id=None, *args, **kwargs):
         """The first item matching ``spec_or_id`` (an ``_id`` if it is not a
