@@ -121,3 +121,12 @@ def test_an_all_items_container_reads_every_parent(datamanager, mongo):
                    mongo.commands.commands if name == 'find')
     assert all(item.parent is home.get() for item in items)
     transaction.commit()
+
+
+def test_find_with_projection_none_is_a_whole_find(datamanager, mongo):
+    home = fill('mongo', datamanager, 2)
+    c = home.loaded()
+    items = list(c.find(None, projection=None, sort=[('key', 1)]))
+    assert [item.__name__ for item in items] == ['k0', 'k1']
+    assert all(item.parent is c for item in items)
+    transaction.commit()

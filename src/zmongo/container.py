@@ -1246,6 +1246,11 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         if type(value) not in (str, _oid.HashedDBRef) or \
                 interfaces.IMongoSpecProcessor(None, None) is not None:
             return coll.find(filter_, **kwargs)
+        if 'projection' in kwargs:
+            if kwargs['projection'] is not None:
+                return coll.find(filter_, **kwargs)
+            kwargs = dict(kwargs)
+            del kwargs['projection']
         return _with_field(coll.find(filter_, {field: 0}, **kwargs),
                            field, value)
 
