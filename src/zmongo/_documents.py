@@ -21,8 +21,15 @@ them at the end of the transaction.
 import hashlib
 
 import bson
+from bson.raw_bson import RawBSONDocument
 
 from zmongo import _names
+from zmongo import _oid
+
+#: References whose BSON a digest reuses (kept per data manager, emptied
+#: when it grows past this).
+_ENCODED_REFERENCES = 256
+_REFERENCE_TYPES = (bson.DBRef, _oid.HashedDBRef)
 
 
 class DocumentStates:
@@ -44,6 +51,7 @@ class DocumentStates:
         self._latest = {}
         self._digests = {}
         self._shard_values = {}
+        self._encoded_references = {}
 
     # -- reading ---------------------------------------------------------------
 
@@ -103,10 +111,40 @@ class DocumentStates:
     # -- comparing -------------------------------------------------------------
 
     def _digest(self, doc):
-        """A digest of what ``doc`` stores, its ``_id`` and serial aside."""
+        """A digest of what ``doc`` stores, its ``_id`` and serial aside.
+
+        Its BSON, hashed.  A ``DBRef`` field (every item of a container
+        has one, its parent) encodes in Python, through a ``SON``, which
+        made up half the cost of a digest: the BSON of the references seen
+        is kept and inserted as it is, the same bytes."""
         skip = (_names.ID, self._handler.field_name)
-        data = bson.encode({k: v for k, v in doc.items() if k not in skip})
-        return hashlib.blake2b(data, digest_size=16).digest()
+        refs = _REFERENCE_TYPES
+        state = {}
+        for name, value in doc.items():
+            if name in skip:
+                continue
+            if type(value) in refs:
+                value = self._encoded_reference(value)
+            state[name] = value
+        return hashlib.blake2b(bson.encode(state), digest_size=16).digest()
+
+    def _encoded_reference(self, ref):
+        """``ref`` as a ``RawBSONDocument`` of the same BSON (or itself)."""
+        if ref._DBRef__kwargs:
+            return ref
+        id_ = ref.id
+        # The type too: 1, 1.0 and True are equal keys, not equal BSON.
+        key = (ref.collection, type(id_), id_, ref.database)
+        known = self._encoded_references
+        try:
+            raw = known.get(key)
+        except TypeError:       # an unhashable _id (a sub-document)
+            return ref
+        if raw is None:
+            if len(known) >= _ENCODED_REFERENCES:
+                known.clear()
+            raw = known[key] = RawBSONDocument(bson.encode(ref.as_doc()))
+        return raw
 
     def read_as(self, dbref, doc):
         """Whether ``doc`` (found now) is the document this transaction

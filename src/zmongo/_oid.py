@@ -29,6 +29,7 @@ class HashedDBRef(bson.DBRef):
 
 
 _new = object.__new__
+_NO_FIELDS = {}
 
 
 def oid(collection, id, database):
@@ -42,7 +43,9 @@ def oid(collection, id, database):
     ref._DBRef__collection = collection
     ref._DBRef__id = id
     ref._DBRef__database = database
-    ref._DBRef__kwargs = {}
+    # One empty dict for all: DBRef only reads its extra fields, and an
+    # oid has none (64 bytes per object loaded).
+    ref._DBRef__kwargs = _NO_FIELDS
     ref._hash = hash((collection, id, database, ()))
     return ref
 

@@ -53,10 +53,26 @@ class UnitOfWork:
         # while they are all that is pending, keyed lookups need no flush,
         # so adding K items is one insert at commit, not K.
         self.query_neutral = set()
-        #: Whether a query must flush first.
-        self.dirty_for_queries = False
+        # Why a keyed lookup must flush first: a change no container
+        # answers for (``_dirty``), or changed objects (by id) -- kept apart
+        # because a container that deletes one of them answers for it
+        # again (see ``add_removed``), so deleting K items is one delete
+        # at commit, not K.
+        self._dirty = False
+        self._dirty_owners = set()
         #: The error of a flush that failed: the transaction cannot commit.
         self.failure = None
+
+    @property
+    def dirty_for_queries(self):
+        """Whether a keyed lookup must flush first."""
+        return self._dirty or bool(self._dirty_owners)
+
+    @dirty_for_queries.setter
+    def dirty_for_queries(self, value):
+        self._dirty = bool(value)
+        if not value:
+            self._dirty_owners.clear()
 
     def has_pending(self):
         return bool(self.registered or self.inserted or self.removed or
@@ -66,21 +82,30 @@ class UnitOfWork:
 
     def add_changed(self, obj, owner):
         if id(owner) not in self.query_neutral:
-            self.dirty_for_queries = True
+            self._dirty_owners.add(id(owner))
         self.registered[id(obj)] = obj
         self.registered[id(owner)] = owner
         self.touched[id(owner)] = owner
 
     def add_new(self, obj):
         if id(obj) not in self.query_neutral:
-            self.dirty_for_queries = True
+            self._dirty = True
         self.inserted[id(obj)] = obj
         self.new[id(obj)] = obj
         self.touched[id(obj)] = obj
 
-    def add_removed(self, obj):
-        """Returns False if ``obj`` was never written (nothing to delete)."""
-        self.dirty_for_queries = True
+    def add_removed(self, obj, query_neutral=False):
+        """Returns False if ``obj`` was never written (nothing to delete).
+
+        ``query_neutral``: the caller (a container) answers keyed lookups
+        for the removed document itself until the delete is written, so
+        neither the removal nor the changes of ``obj`` before it (the
+        events of its removal clear its ``__parent__``) make those lookups
+        flush."""
+        if query_neutral:
+            self._dirty_owners.discard(id(obj))
+        else:
+            self._dirty = True
         self.removed_for_good[id(obj)] = obj
         self.touched[id(obj)] = obj
         for key, changed in list(self.registered.items()):
@@ -99,12 +124,12 @@ class UnitOfWork:
         (moved): it is not removed any more, and if its delete was already
         written, it is written anew."""
         self.removed_for_good.pop(id(obj), None)
-        self.dirty_for_queries = True
+        self._dirty = True
         if self.removed.pop(id(obj), None) is None:
             self.inserted[id(obj)] = obj
 
     def add_raw_write(self, namespace, op, undo_op):
-        self.dirty_for_queries = True
+        self._dirty = True
         self.raw_writes.setdefault(namespace, []).append((op, undo_op))
 
     # -- savepoints ----------------------------------------------------------------

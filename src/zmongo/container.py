@@ -105,6 +105,7 @@ USE_CONTAINER_CACHE = True
 _SENTINEL = object()
 _CACHE_ANNOTATION = 'zmongo.container.items'
 _PENDING_ANNOTATION = 'zmongo.container.pending'
+_REMOVED_ANNOTATION = 'zmongo.container.removed'
 _ZODB_PREFIX = _names.ZODB_PARENT_PREFIX
 _INDEX_PREFIX = _names.CONTAINER_INDEX_PREFIX
 
@@ -405,6 +406,30 @@ def _pending_names(jar, container, db_name, coll_name):
                               (container, {}))[1]
 
 
+def _pending_removals(jar, db_name, coll_name, create=False):
+    """``{_id: object}`` of the items containers over the collection
+    removed in this transaction (their deletes maybe still unwritten):
+    keyed lookups that skip the flush leave those documents out.  None when
+    there are none (and ``create`` is false)."""
+    annotations = getattr(jar, 'annotations', None)
+    if annotations is None:
+        return None
+    removals = annotations.get(_REMOVED_ANNOTATION)
+    if removals is None:
+        if not create:
+            return None
+        removals = annotations[_REMOVED_ANNOTATION] = {}
+    if create:
+        return removals.setdefault((db_name, coll_name), {})
+    return removals.get((db_name, coll_name)) or None
+
+
+def _with_field(docs, field, value):
+    for doc in docs:
+        doc[field] = value
+        yield doc
+
+
 def _collection_caches(jar, db_name, coll_name):
     annotations = getattr(jar, 'annotations', None)
     if annotations is None:
@@ -506,8 +531,9 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def _m_find_one_by_key(self, jar, db_name, coll_name, key, *args):
         """One keyed query.  While the only pending changes are items
-        containers added (which they answer for themselves), it needs no
-        flush: adding K items then costs one insert at commit, not K."""
+        containers added or removed (which they answer for themselves), it
+        needs no flush: adding K items then costs one insert at commit, not
+        K, and deleting K items K lookups and one delete."""
         filter_ = self._m_key_filter(key, jar)
         if self._m_must_flush(jar, db_name, coll_name):
             coll = self._m_get_collection(jar, db_name, coll_name)
@@ -521,9 +547,34 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                                args[0] if args else None, one=True,
                                flush=False,
                                unique=self._m_unique_lookup(raw))
-            return docs[0] if docs else None
-        return raw.find_one(_process_spec(raw, filter_), *args,
-                            session=jar.op_session())
+            doc = docs[0] if docs else None
+        else:
+            doc = raw.find_one(_process_spec(raw, filter_), *args,
+                               session=jar.op_session())
+        if doc is None or not self._m_removed_here(jar, db_name, coll_name,
+                                                   doc):
+            return doc
+        if self._m_unique_names():
+            # The one document of that name is deleted.
+            return None
+        # Another document may bear the name (an all-items container over
+        # several parents): ask the server once the deletes are written.
+        coll = self._m_get_collection(jar, db_name, coll_name)
+        return coll.find_one(filter_, *args)
+
+    @staticmethod
+    def _m_removed_here(jar, db_name, coll_name, doc):
+        """Whether ``doc`` (just read) is of an item removed in this
+        transaction."""
+        removals = _pending_removals(jar, db_name, coll_name)
+        obj = removals.get(doc.get(_names.ID)) if removals else None
+        return obj is not None and jar.is_removed(obj)
+
+    def _m_unique_names(self):
+        """Whether at most one document of the collection has a given
+        name of this container (its unique index says so)."""
+        return self._m_parent_key is not None and \
+            self._m_mapping_key is not None
 
     def _m_must_flush(self, jar, db_name, coll_name):
         """Whether a lookup must write pending changes first: when the data
@@ -706,13 +757,11 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def _m_load(self, jar, db_name, coll_name, doc):
         """The object of ``doc`` (a whole document just read): no query."""
-        dbref = _oid.oid(coll_name, doc[_names.ID], db_name)
-        obj = jar.cached_object(dbref)
-        if obj is None or obj._p_changed is None:
-            # New, or a ghost: its state is this document.  An object already
-            # loaded (maybe changed) in this transaction is left alone.
-            obj = jar.load_from_document(dbref, doc)
-        return obj
+        # New, or a ghost: its state is this document.  An object already
+        # loaded (maybe changed) in this transaction is left alone (as
+        # load_from_document does).
+        return jar.load_from_document(
+            _oid.oid(coll_name, doc[_names.ID], db_name), doc)
 
     def _m_stored(self, key, jar=None):
         """The stored object named ``key`` (a str), or ``KeyError``."""
@@ -741,7 +790,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         return obj
 
     def _m_stored_items(self):
-        """``[(name, stored object), ...]``: one query, or none."""
+        """``[(name, stored object), ...]``: one query, or none (a new
+        list, the caller's to change)."""
         jar = self._m_jar
         db_name, coll_name = self._m_location(jar)
         cache = self._m_cache(jar, db_name, coll_name)
@@ -749,10 +799,13 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             return list(cache.entries.items())
         coll = self._m_get_collection(jar, db_name, coll_name)
         result = []
-        for doc in self._m_find_all(jar, db_name, coll_name, coll,
-                                    self._m_get_items_filter(jar)):
-            result.append((self._m_name_of(doc),
-                           self._m_load(jar, db_name, coll_name, doc)))
+        name_of = self._m_name_of
+        load = jar.load_from_document
+        oid = _oid.oid
+        for doc in self._m_find_items(coll, self._m_get_items_filter(jar),
+                                      jar=jar, location=(db_name, coll_name)):
+            result.append((name_of(doc),
+                           load(oid(coll_name, doc[_names.ID], db_name), doc)))
         if cache is not None:
             entries = dict(result)
             cache.entries = entries
@@ -846,7 +899,9 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         projection = {field: 1} if field == _names.ID else \
             {field: 1, _names.ID: 0}
         coll = self._m_get_collection(jar, db_name, coll_name)
-        if self._m_must_flush(jar, db_name, coll_name):
+        if self._m_must_flush(jar, db_name, coll_name) or \
+                _pending_removals(jar, db_name, coll_name):
+            # Removed names must not be among them: written first.
             docs = coll.find(filter_, projection)
         else:
             # Like keyed lookups: what is pending is new items containers
@@ -877,8 +932,13 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         return iter(self.keys())
 
     def items(self):
-        return [(key, _locate(obj, self, key))
-                for key, obj in self._m_stored_items()]
+        # In place: a second list of 10,000 pairs would be alive at once.
+        result = self._m_stored_items()
+        for index, (key, obj) in enumerate(result):
+            located = _locate(obj, self, key)
+            if located is not obj:
+                result[index] = (key, located)
+        return result
 
     def values(self):
         return [item for _, item in self.items()]
@@ -1021,26 +1081,40 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                 # A rename: the old name is no longer this container's.
                 self._m_forget_name(jar, db_name, coll_name, origin[1])
         if stored._p_oid is None:
+            # Set before the insert: on an object of no data manager yet
+            # that registers no change (the insert writes them anyway).
+            self._m_set_fields(stored, key, jar)
             self._m_place(stored, jar, db_name, coll_name)
             insert = getattr(jar, 'insert_query_neutral', jar.insert)
             insert(stored, self._m_oid_for_new(key))
             pending = _pending_names(jar, self, db_name, coll_name)
             if pending is not None:
                 pending[key] = stored
-        elif hasattr(jar, 'query_relevant'):
-            # An item moving in from elsewhere: lookups must see the move.
-            jar.query_relevant(stored)
-        if self._m_mapping_key is not None:
-            setattr(stored, self._m_mapping_key, key)
-        if self._m_parent_key is not None:
-            setattr(stored, self._m_parent_key,
-                    self._m_parent_attribute(jar))
+            removals = _pending_removals(jar, db_name, coll_name)
+            if removals:
+                # A new document with the _id of one deleted before it
+                # (an id-named item added again): lookups find it.
+                removals.pop(stored._p_oid.id, None)
+        else:
+            if hasattr(jar, 'query_relevant'):
+                # An item moving in from elsewhere: lookups must see the
+                # move.
+                jar.query_relevant(stored)
+            self._m_set_fields(stored, key, jar)
         self._m_changed(jar, db_name, coll_name)
         cache = self._m_cache(jar, db_name, coll_name)
         if cache is not None:
             cache.entries[key] = stored
             if cache.names is not None:
                 cache.names.add(key)
+
+    def _m_set_fields(self, stored, key, jar):
+        """Give ``stored`` this container's name and parent fields."""
+        if self._m_mapping_key is not None:
+            setattr(stored, self._m_mapping_key, key)
+        if self._m_parent_key is not None:
+            setattr(stored, self._m_parent_key,
+                    self._m_parent_attribute(jar))
 
     def _m_adopt(self, key, value):
         """Store ``value`` as an item without events: the copy of an item
@@ -1137,8 +1211,17 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
 
     def _m_remove(self, jar, key, stored):
         _contained.uncontained(_locate(stored, self, key), self, key)
+        db_name, coll_name = self._m_location(jar)
         if self._m_remove_documents:
-            jar.remove(stored)
+            remove = getattr(jar, 'remove_query_neutral', None)
+            if remove is None or stored._p_oid is None:
+                jar.remove(stored)
+            else:
+                # Keyed lookups leave its document out until the delete is
+                # written (``_m_find_one_by_key``): no flush before them.
+                _pending_removals(jar, db_name, coll_name, create=True)[
+                    stored._p_oid.id] = stored
+                remove(stored)
         else:
             for field in (self._m_mapping_key, self._m_parent_key):
                 if field is None:
@@ -1148,7 +1231,6 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                 except AttributeError:
                     # A class attribute, or a property we do not control.
                     pass
-        db_name, coll_name = self._m_location(jar)
         self._m_changed(jar, db_name, coll_name)
         cache = self._m_cache(jar, db_name, coll_name)
         if cache is not None:
@@ -1192,8 +1274,42 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         jar = self._m_jar
         db_name, coll_name = self._m_location(jar)
         coll = self._m_get_collection(jar, db_name, coll_name)
-        cursor = coll.find(self._m_add_items_filter(spec, jar), **kwargs)
+        cursor = self._m_find_items(
+            coll, self._m_add_items_filter(spec, jar), **kwargs)
         return (self._m_found(jar, db_name, coll_name, doc) for doc in cursor)
+
+    def _m_find_items(self, coll, filter_, jar=None, location=None,
+                      **kwargs):
+        """The documents ``coll.find(filter_, **kwargs)`` finds.
+
+        Where the filter fixes the parent field to one value, the server
+        leaves it out and it is put back here: the same value, one object
+        for all of them (``str``, or the container's oid).  A decoded
+        ``DBRef`` per item cost more than the rest of its document, in
+        time and memory, and loading then looked each one up.
+        With ``jar`` and ``location`` (``(db, coll)``) and
+        no other arguments, the documents come through the data manager's
+        shared document cache where it has one (``_m_find_all``).
+        """
+        field = self._m_parent_key
+        value = filter_.get(field) if field is not None else None
+        cached = location is not None and not kwargs
+        if type(value) not in (str, _oid.HashedDBRef) or \
+                interfaces.IMongoSpecProcessor(None, None) is not None:
+            if cached:
+                return self._m_find_all(jar, *location, coll, filter_)
+            return coll.find(filter_, **kwargs)
+        if 'projection' in kwargs:
+            if kwargs['projection'] is not None:
+                return coll.find(filter_, **kwargs)
+            kwargs = dict(kwargs)
+            del kwargs['projection']
+        if cached:
+            docs = self._m_find_all(jar, *location, coll, filter_,
+                                    {field: 0})
+        else:
+            docs = coll.find(filter_, {field: 0}, **kwargs)
+        return _with_field(docs, field, value)
 
     def find_one(self, spec_or_id=None, *args, **kwargs):
         """The first item matching ``spec_or_id`` (an ``_id`` if it is not a
@@ -1234,6 +1350,9 @@ class IdNamesMongoContainer(MongoContainer):
     @property
     def _m_remove_documents(self):
         return True
+
+    def _m_unique_names(self):
+        return True     # a name is an _id
 
     @staticmethod
     def _m_id_for_key(key):

@@ -735,6 +735,22 @@ class MongoDataManager:
         return dbref
 
     def remove(self, obj):
+        self._remove(obj, False)
+
+    def remove_query_neutral(self, obj):
+        """``remove()`` for a caller that answers keyed lookups of ``obj``
+        itself until its delete is written (a container, for the items it
+        deletes: it drops their documents from what its lookups find, see
+        ``is_removed``): the removal does not make those lookups flush, so
+        deleting K items is one delete at commit, not K."""
+        self._remove(obj, True)
+
+    def is_removed(self, obj):
+        """True if ``obj`` was removed in this transaction (and not put
+        back with ``cancel_removal``)."""
+        return self._work.is_removed(obj)
+
+    def _remove(self, obj, query_neutral):
         if getattr(obj, '_p_oid', None) is None:
             raise ValueError('cannot remove %r: it has no oid (it was never '
                              'stored)' % (obj,))
@@ -745,7 +761,7 @@ class MongoDataManager:
             obj._p_activate()
         if self._identity.get(obj._p_oid) is obj:
             self._identity.pop(obj._p_oid)
-        self._work.add_removed(obj)
+        self._work.add_removed(obj, query_neutral)
 
     def cancel_removal(self, obj):
         """Undo ``remove(obj)`` of this transaction: ``obj`` was moved (say,

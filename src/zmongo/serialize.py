@@ -145,6 +145,7 @@ could not be loaded.
 import copyreg
 import datetime
 import types
+import weakref
 import zoneinfo
 
 import bson
@@ -234,6 +235,8 @@ _READ_AS_IS = frozenset({
     bson.ObjectId, bson.Int64, bson.Decimal128, bson.Regex, bson.Timestamp,
     bson.MinKey, bson.MaxKey, bson.Code, bson.Binary,
 })
+# Reading: exact types of references to persistent objects.
+_REFERENCES = frozenset({bson.DBRef, _oid.HashedDBRef})
 _NON_PERSISTENT_MARKERS = (
     _names.PY_FACTORY, _names.PY_CONSTANT, _names.PY_TYPE,
     _names.PY_PERSISTENT_TYPE)
@@ -274,6 +277,9 @@ class PersistentDict(persistent.mapping.PersistentMapping):
 class PersistentList(persistent.list.PersistentList):
     """A list stored inside its owner's document; changes mark the owner."""
     _p_mongo_sub_object = True
+
+
+_new_persistent_list = PersistentList.__new__
 
 
 @zope.interface.implementer(interfaces.IObjectSerializer)
@@ -487,12 +493,18 @@ class ObjectWriter:
             else obj.items()
         plain = True
         converted = []
+        native = _NATIVE
+        get_state = self._get_state
         for key, value in items:
-            try:
-                converted.append((key, self._get_state(value, pobj, seen)))
-            except (_PathError, interfaces.SerializationError,
-                    interfaces.CircularReferenceError) as err:
-                raise _at(key, err)
+            # Most values are stored as themselves: no call for those.
+            if type(value) in native:
+                converted.append((key, value))
+            else:
+                try:
+                    converted.append((key, get_state(value, pobj, seen)))
+                except (_PathError, interfaces.SerializationError,
+                        interfaces.CircularReferenceError) as err:
+                    raise _at(key, err)
             plain = plain and plain_key(key)
         # A lone ``dict_data`` field would read back as the pair form.
         if plain and not (len(converted) == 1 and
@@ -821,6 +833,10 @@ class ObjectReader:
         self._resolved = {}
         # How deeply nested the value being read is (MAX_DEPTH).
         self._depth = 0
+        # The last reference read and its object: the items of a container
+        # all refer to it (their parent field), and a decoded ``DBRef``
+        # hashes and compares in Python -- once per item, without this.
+        self._last_reference = (None, None)
 
     @property
     def _serializers(self):
@@ -1009,15 +1025,28 @@ class ObjectReader:
         self._depth += 1
 
     def _list_value(self, state, obj, _persistent):
-        items = []
+        as_is = _READ_AS_IS
         get_object = self.get_object
+        items = []
+        append = items.append
         try:
+            # Most items are their own Python value: no call for those.
             for index, value in enumerate(state):
-                items.append(get_object(value, obj, _persistent))
+                append(value if type(value) in as_is
+                       else get_object(value, obj, _persistent))
         except _LOAD_ERRORS as err:
             raise _in_field(err, index)
-        return self._own(PersistentList(items), obj) if _persistent \
-            else items
+        if not _persistent:
+            return items
+        # PersistentList(items), owned, without copying the new list again;
+        # set in the new object's __dict__, as setattr() would (it has no
+        # jar yet: nothing is registered either way).
+        value = _new_persistent_list(PersistentList)
+        state = value.__dict__
+        state['data'] = items
+        state[_names.P_DOC_OBJECT] = obj
+        value._p_jar = self._jar
+        return value
 
     def _dict_object(self, state, obj, _persistent):
         if state.get(_names.PY_TYPE) == _names.TYPE_MARKER and \
@@ -1039,14 +1068,29 @@ class ObjectReader:
         """A stored sub-document (plain or ``dict_data`` form) as a dict."""
         if len(state) == 1 and type(state.get(_names.DICT_DATA)) is list:
             return self._dict_data(state[_names.DICT_DATA], obj, _persistent)
-        # Most values are their own Python value: no call for those.
+        # Most values are their own Python value: no call for those; and
+        # references and (without custom serializers, which may claim
+        # them) arrays skip the dispatch of get_object.
         as_is = _READ_AS_IS
+        refs = _REFERENCES
+        arrays = list if not self._serializers else None
         get_object = self.get_object
         data = {}
         try:
             for name, value in state.items():
-                data[name] = value if type(value) in as_is \
-                    else get_object(value, obj, _persistent)
+                t = type(value)
+                if t in as_is:
+                    data[name] = value
+                elif t in refs and value.database is not None:
+                    data[name] = self._reference(value)
+                elif t is arrays:
+                    self._enter()
+                    try:
+                        data[name] = self._list_value(value, obj, _persistent)
+                    finally:
+                        self._depth -= 1
+                else:
+                    data[name] = get_object(value, obj, _persistent)
         except _LOAD_ERRORS as err:
             raise _in_field(err, name)
         return data
@@ -1373,8 +1417,22 @@ class ObjectReader:
         to no usable class is an error of the document holding it, at the
         field holding it (the path is added as the error rises); the
         message says what the reference found."""
-        obj = self._jar.cached_object(dbref)
+        jar = self._jar
+        key = (dbref.collection, dbref.id, dbref.database)
+        last_key, ref = self._last_reference
+        if last_key == key and not dbref._DBRef__kwargs:
+            obj = ref()
+            if obj is not None and jar.cached_object(obj._p_oid) is obj:
+                # The object of an equal reference, still the one of its
+                # oid.
+                return obj
+        obj = jar.cached_object(dbref)
         if obj is not None:
+            if not dbref._DBRef__kwargs and obj._p_oid == dbref:
+                try:
+                    self._last_reference = (key, weakref.ref(obj))
+                except TypeError:
+                    pass
             return obj
         try:
             klass = self._resolve(dbref, None)
