@@ -507,8 +507,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
         if self._m_must_flush(jar, db_name, coll_name):
             return coll.find_one(filter_, *args)
         raw = coll.collection
-        return raw.find_one(_process_spec(raw, filter_), *args,
-                            session=jar.op_session())
+        return jar.read(raw.find_one, _process_spec(raw, filter_), *args)
 
     def _m_must_flush(self, jar, db_name, coll_name):
         """Whether a lookup must write pending changes first: when the data
@@ -814,8 +813,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             # Like keyed lookups: what is pending is new items containers
             # answer for themselves (added to the names below).
             raw = coll.collection
-            docs = raw.find(_process_spec(raw, filter_), projection,
-                            session=jar.op_session())
+            docs = jar.read(raw.find, _process_spec(raw, filter_),
+                            projection)
         names = {self._m_name_of(doc)
                  for doc in docs.limit(NAME_SNAPSHOT_LIMIT + 1)}
         if len(names) > NAME_SNAPSHOT_LIMIT:

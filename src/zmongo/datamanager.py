@@ -71,7 +71,9 @@ from zmongo._namemap import NameMap
 from zmongo._root import Root
 from zmongo._sessions import UNREACHED_UNDO
 from zmongo._sessions import ServerTransaction
+from zmongo._sessions import restartable
 from zmongo._sessions import server_supports_transactions
+from zmongo._sessions import shared_server_transaction
 from zmongo._unitofwork import UnitOfWork
 from zmongo._unitofwork import document_owner
 from zmongo._unitofwork import plan_writes
@@ -191,10 +193,9 @@ class MongoDataManager:
         self._reader = serialize.ObjectReader(self)
         self._writer = serialize.ObjectWriter(self)
         self.root = Root(self, root_database, root_collection)
-        self._server = ServerTransaction(
-            conn, write_concern=self.write_concern,
-            read_concern=read_concern, read_preference=read_preference,
-            timeout=transaction_timeout)
+        # Until it joins a transaction; then the one it shares with the
+        # other data managers of its client in that transaction.
+        self._server = self._new_server_transaction()
         # Outlives transactions, as a ZODB Connection's cache does: objects
         # keep their identity (never their state) from one to the next.
         self._identity = IdentityMap()
@@ -281,7 +282,7 @@ class MongoDataManager:
         Every object loaded becomes a ghost, keeping its identity: nothing
         it held can be known to be current any more.
         """
-        self._server.end()
+        self._server.leave(self)
         self._clear_transaction_state()
         self._invalidate(self._identity.values(), 'the transaction')
         self._identity.take_collected()
@@ -379,7 +380,64 @@ class MongoDataManager:
         if UNREACHED_UNDO:
             UNREACHED_UNDO.send(self._conn, self.raw_collection)
         self._join()
+        if self._server.broken is not None and self.uses_transactions:
+            self._restart_broken()
         return self._server.session(self.uses_transactions, writing)
+
+    def read(self, method, *args, **kwargs):
+        """``method(*args, **kwargs)``, a reading method of a pymongo
+        collection, in this data manager's session.
+
+        In server-transaction mode a read that finds the server transaction
+        lost (expired after the server's transaction lifetime, aborted by a
+        write conflict) starts a new one as a flush does -- the write log
+        sent again, the objects read so far checked -- and is sent again,
+        at most ``MAX_RESTARTS`` times; a cursor (``find``) does so until
+        its first document (see ``_sessions.RestartingCursor``).
+        """
+        kwargs['session'] = self.op_session()
+        if not self.uses_transactions:
+            return method(*args, **kwargs)
+        restarts = 0
+        while True:
+            try:
+                return restartable(method(*args, **kwargs),
+                                   self._read_lost)
+            except pymongo.errors.OperationFailure as err:
+                restarts += 1
+                if not self._read_lost(err, restarts):
+                    raise
+                kwargs['session'] = self.op_session()
+
+    def _read_lost(self, err, restarts, started=False):
+        """A read met ``err``: if it says the server transaction was lost,
+        start a new one (True: send the read again); a query that had
+        returned documents already cannot be sent again unseen, and that
+        is a retryable ``ConflictError`` that dooms the transaction."""
+        if not lost_transaction(err) or not self.uses_transactions:
+            return False
+        self._refuse_if_failed()
+        reason = str(err)[:300]
+        try:
+            if started:
+                raise interfaces.ConflictError(
+                    'the server transaction was lost in the middle of a '
+                    'query, after it had returned documents (%s): the rest '
+                    'would come from another snapshot; retry the '
+                    'transaction' % (reason,)) from err
+            self._restart(reason, restarts, cause=err)
+        except BaseException as failed:
+            self._work.failure = failed
+            raise
+        return True
+
+    def _restart_broken(self):
+        reason, self._server.broken = self._server.broken, None
+        try:
+            self._restart(reason, 1)
+        except BaseException as failed:
+            self._work.failure = failed
+            raise
 
     @property
     def in_server_transaction(self):
@@ -395,12 +453,48 @@ class MongoDataManager:
             read_concern=self.read_concern,
             read_preference=self.read_preference)
 
+    def _new_server_transaction(self):
+        return ServerTransaction(
+            self._conn, write_concern=self.write_concern,
+            read_concern=self.read_concern,
+            read_preference=self.read_preference,
+            timeout=self.transaction_timeout)
+
     def _join(self):
         if self._needs_to_join:
             txn = self.transaction_manager.get()
+            server = shared_server_transaction(
+                txn, self._conn, self._new_server_transaction)
+            self._admit(server)
             txn.join(self)
+            server.join(self)
+            self._server = server
             self._joined_transaction = txn
             self._needs_to_join = False
+
+    def _admit(self, server):
+        """Data managers of one client in one transaction share its server
+        transaction (one session, one commit): refuse one whose settings
+        would need another."""
+        others = [m for m in server.members if m is not self]
+        if not others:
+            return
+        other = others[0]
+        mine = self._new_server_transaction().settings
+        mine['transactions'] = self.uses_transactions
+        theirs = dict(server.settings,
+                      transactions=other.uses_transactions)
+        differ = sorted(k for k in mine if mine[k] != theirs[k])
+        if differ:
+            raise ValueError(
+                'cannot join %r to the transaction: %r, on the same '
+                'MongoClient, joined it first, and the data managers of one '
+                'client in one transaction share one session and one server '
+                'transaction (one commit), so they must agree on %s; '
+                'theirs: %s, this one\'s: %s' % (
+                    self, other, ', '.join(differ),
+                    ', '.join('%s=%r' % (k, theirs[k]) for k in differ),
+                    ', '.join('%s=%r' % (k, mine[k]) for k in differ)))
 
     # -- collections -----------------------------------------------------------
 
@@ -454,7 +548,7 @@ class MongoDataManager:
         if doc is not None:
             return doc
         coll = self.raw_collection(dbref.database, dbref.collection)
-        doc = coll.find_one({_names.ID: dbref.id}, session=self.op_session())
+        doc = self.read(coll.find_one, {_names.ID: dbref.id})
         if doc is None:
             raise interfaces.DocumentNotFoundError(
                 'no document with _id %r in %s.%s' % (
@@ -608,10 +702,22 @@ class MongoDataManager:
         write and a later change of theirs is stored on top of it instead
         of replacing it."""
         self._join()
-        write = _direct.DirectWrite(collection, name, method, args, kwargs,
-                                    not self.uses_transactions)
-        write.prepare()
-        result = write.call()
+        restarts = 0
+        while True:
+            write = _direct.DirectWrite(collection, name, method, args,
+                                        kwargs, not self.uses_transactions)
+            try:
+                write.prepare()
+                result = write.call()
+                break
+            except pymongo.errors.OperationFailure as err:
+                # A lost server transaction applied none of it: start a
+                # new one and send it again (in our session only).
+                restarts += 1
+                if kwargs.get('session') is not self._server.current or \
+                        not self._read_lost(err, restarts):
+                    raise
+                kwargs['session'] = self.op_session(writing=True)
         namespace = (collection.database.name, collection.name)
         ids = write.touched_ids(result)
         if self.uses_transactions:
@@ -850,9 +956,11 @@ class MongoDataManager:
             if self.uses_transactions:
                 self._log.truncate(state.mark)
                 if self._server.in_transaction:
-                    self._server.abort()
-                    if self._log:
-                        self._restart('savepoint rollback', 0)
+                    # MongoDB has no partial rollback: a new server
+                    # transaction, sent the log up to the savepoint.  Its
+                    # snapshot is a new one, so what was read before is
+                    # checked in it: ZODB's snapshot does not move.
+                    self._restart('savepoint rollback', 0)
             else:
                 self._undo_writes(state.mark, queue_unreached=False)
         except BaseException as err:
@@ -885,7 +993,7 @@ class MongoDataManager:
         logged write is sent as it was first sent, filtered on its expected
         serial.
         """
-        session = self.op_session(writing=True)
+        session = self.op_session(writing=bool(self._log or pending))
         self._check_snapshot(session, pending)
         for (db_name, coll_name), ops in self._log.replay():
             coll = self.raw_collection(db_name, coll_name)
@@ -928,9 +1036,15 @@ class MongoDataManager:
                     check(dbref)
         for (db_name, coll_name), dbrefs in by_collection.items():
             coll = self.raw_collection(db_name, coll_name)
-            found = {doc[_names.ID]: doc for doc in coll.find(
-                {_names.ID: {'$in': [d.id for d in dbrefs]}},
-                session=session)}
+            try:
+                found = {doc[_names.ID]: doc for doc in coll.find(
+                    {_names.ID: {'$in': [d.id for d in dbrefs]}},
+                    session=session)}
+            except pymongo.errors.OperationFailure as err:
+                if lost_transaction(err):
+                    raise TransactionLost((db_name, coll_name),
+                                          str(err)[:300]) from err
+                raise
             for dbref in dbrefs:
                 cur = found.get(dbref.id)
                 if self._states.read_as(dbref, cur) is not False:
@@ -939,10 +1053,12 @@ class MongoDataManager:
                 orig = self._states.original(dbref)
                 if dbref not in written and dbref not in replaced:
                     raise interfaces.ConflictError(
-                        '%r changed in %s.%s since this transaction read it, '
-                        'and the server transaction had to be started again '
-                        '(it would see a torn snapshot); retry the '
-                        'transaction' % (obj, db_name, coll_name),
+                        '%r (%r) changed in %s.%s since this transaction '
+                        'read it, and the server transaction had to be '
+                        'started again (%s): it would see a torn snapshot; '
+                        'retry the transaction' % (
+                            obj, dbref.id, db_name, coll_name,
+                            self._restart_reason),
                         obj, orig, cur, None)
                 writes, new = replaced.get(dbref, (None, written.get(dbref)))
                 if cur is not None and handler.resolve(obj, orig, cur, new):
@@ -956,23 +1072,35 @@ class MongoDataManager:
                     continue
                 raise handler.conflict_error_factory(obj, orig, cur, new)
 
+    #: Why the server transaction is being started again (for messages).
+    _restart_reason = None
+
     def _restart(self, reason, restarts, pending=(), cause=None):
         """The server transaction was lost (``reason``, the server's
-        ``cause``): start a new one and send the log again (at most
-        ``MAX_RESTARTS`` times in a flush or commit)."""
+        ``cause``), or a savepoint rollback needs a new one: start a new
+        one and send the log again (at most ``MAX_RESTARTS`` times in a
+        flush, a read or a commit).  Data managers sharing the server
+        transaction (one client, one transaction) lost their writes too:
+        each sends its log again and checks what it read."""
         if restarts > MAX_RESTARTS:
             raise interfaces.ConflictError(
                 'the server transaction was lost %d times in a row, the '
                 'last time because of: %s; retry the transaction' % (
                     restarts, reason)) from cause
-        LOG.info('the server transaction was lost (%s); starting a new one '
-                 'and sending the %d writes of this transaction again '
-                 '(%d of at most %d)', reason, len(self._log), restarts,
-                 MAX_RESTARTS)
+        if restarts:
+            LOG.info('the server transaction was lost (%s); starting a new '
+                     'one and sending the %d writes of this transaction '
+                     'again (%d of at most %d)', reason, len(self._log),
+                     restarts, MAX_RESTARTS)
+        else:
+            LOG.debug('starting a new server transaction (%s) and sending '
+                      'the %d writes of this transaction again', reason,
+                      len(self._log))
         self._server.abort()
+        self._server.broken = None
         while True:
             try:
-                return self._replay_log(pending)
+                return self._replay_all(reason, pending)
             except TransactionLost as lost:
                 restarts += 1
                 if restarts > MAX_RESTARTS:
@@ -985,12 +1113,39 @@ class MongoDataManager:
                          'starting a new one (%d of at most %d)',
                          lost.reason, restarts, MAX_RESTARTS)
                 self._server.abort()
+                reason = lost.reason
+
+    def _replay_all(self, reason, pending):
+        """Send the logs of every data manager in the server transaction
+        again (this one's with the running flush's ``pending``)."""
+        members = self._server.members
+        if not any(m is self for m in members):
+            members.append(self)
+        session = None
+        for member in members:
+            member._restart_reason = reason
+            try:
+                found = member._replay_log(
+                    pending if member is self else ())
+            finally:
+                member._restart_reason = None
+            if member is self:
+                session = found
+        return session
+
+    def _flush_sharers(self):
+        """Write what other data managers of the server transaction have
+        pending (merges their handlers made while their logs were sent
+        again), so the commit holds all of it."""
+        for member in self._server.members:
+            if member is not self and member._work.has_pending():
+                member.flush()
 
     # -- transaction.interfaces.IDataManager ---------------------------------
 
     def abort(self, transaction):
         try:
-            self._server.abort()
+            self._server.abort_for(self)
             if self._log and not self.uses_transactions:
                 self._undo_writes(0)
             work = self._work
@@ -1012,6 +1167,14 @@ class MongoDataManager:
 
     def tpc_vote(self, transaction):
         self.flush()
+        if not self._server.vote(self):
+            # Another data manager of the client shares the server
+            # transaction and has not written everything yet: the last of
+            # them to vote commits it, for all.
+            return
+        if self._server.broken is not None:
+            self._restart_broken()
+        self._flush_sharers()
         restarts = 0
         while True:
             try:
@@ -1030,6 +1193,7 @@ class MongoDataManager:
                         # Merges the handler made while the log was sent
                         # again.
                         self._flush()
+                    self._flush_sharers()
                 except BaseException as failed:
                     self._work.failure = failed
                     raise
