@@ -18,12 +18,25 @@ was before.  After the write they are read again, so each undo matches
 only the document as this write left it (never a later commit, see
 ``_bulk.whole_document_filter``).
 
-``bulk_write`` requests are logged for server-transaction mode; standalone
-mode cannot see which documents they change without reading each
-request's filter, so they stay without undo (logged as a warning).
+``bulk_write`` is logged as its requests in server-transaction mode.  In
+standalone mode its requests are not pinned (a later request may match
+what an earlier one wrote, as pymongo defines); instead the documents
+matching any request's filter (and those its inserts name) are read first
+-- every existing document the bulk can change is among them -- and the
+bulk is first run on a copy of exactly those, in a scratch collection
+that is dropped at once (:class:`BulkPrediction`): what it leaves there is
+what the bulk will leave, so the undo writes are logged *before* the bulk
+is sent (write-ahead), each matching only the document as the bulk will
+have written it.  A bulk that gets no answer (a cut connection, a lost
+reply) is undone by those; one that got an answer has its documents read
+again and gets the exact undo writes, as the single writes do.
 """
 import inspect
+import uuid
 
+import bson
+
+import pymongo.errors
 from pymongo import (DeleteMany, DeleteOne, InsertOne, ReplaceOne,
                      UpdateMany, UpdateOne)
 
@@ -64,12 +77,21 @@ class DirectWrite:
         self.bound = bind(method, args, kwargs)
         self.arguments = self.bound.arguments
         self.before = {}        # {_id: document before the write}
+        #: What a standalone ``bulk_write`` will leave (BulkPrediction).
+        self.prediction = None
 
     def prepare(self):
         """Read the documents the write may change (one query) and pin the
         write to them: their objects must be reloaded afterwards, and in
         standalone mode their undo needs them as they were (server-
         transaction mode reads only their ``_id``)."""
+        if self.name == 'bulk_write' and self.standalone:
+            self.prediction = BulkPrediction(
+                self.collection, self.arguments['requests'],
+                self.arguments.get('ordered', True),
+                self.arguments.get('session'))
+            self.before = self.prediction.before
+            return
         if self.name not in ONE | MANY:
             return
         arguments = self.arguments
@@ -134,6 +156,10 @@ class DirectWrite:
             ids.extend(doc[ID] for doc in a['documents'])
         elif getattr(result, 'upserted_id', None) is not None:
             ids.append(result.upserted_id)
+        elif self.prediction is not None:
+            ids.extend(self.prediction.inserted_ids)
+            ids.extend((getattr(result, 'upserted_ids', None) or {})
+                       .values())
         elif self.name.startswith('find_one_and_') and \
                 isinstance(result, dict) and ID in result:
             ids.append(result[ID])
@@ -158,3 +184,90 @@ class DirectWrite:
 
 #: An ``_id`` no document has (a pinned filter matching nothing).
 _NOTHING = {'zmongo_no_document': True}
+
+#: Bulk requests, by what they do (see :func:`request_parts`).
+_REQUEST_KINDS = ((InsertOne, 'insert'), (ReplaceOne, 'replace'),
+                  (UpdateOne, 'update'), (UpdateMany, 'update'),
+                  (DeleteOne, 'delete'), (DeleteMany, 'delete'))
+
+
+def request_parts(request):
+    """``(kind, filter, document)`` of a pymongo bulk request: kind is
+    ``'insert'``, ``'replace'``, ``'update'`` or ``'delete'``.
+
+    pymongo offers no public way to read a request back; its request
+    classes have kept their constructor's arguments as ``_filter`` and
+    ``_doc`` since pymongo 3, and this is the one place that reads them.
+    A request of another kind is refused (its undo could not be known).
+    """
+    for klass, kind in _REQUEST_KINDS:
+        if isinstance(request, klass):
+            break
+    else:
+        raise TypeError(
+            'bulk_write through a standalone data manager\'s collection '
+            'wrapper cannot undo %r: only InsertOne, ReplaceOne, UpdateOne, '
+            'UpdateMany, DeleteOne and DeleteMany requests' % (request,))
+    try:
+        doc = None if kind == 'delete' else getattr(request, '_doc')
+        spec = None if kind == 'insert' else getattr(request, '_filter')
+    except AttributeError:
+        raise TypeError(
+            'cannot read %r back (this pymongo, %s, keeps its requests\' '
+            'filter and document elsewhere): its undo cannot be known' % (
+                request, pymongo.version)) from None
+    return kind, spec, doc
+
+
+class BulkPrediction:
+    r"""What a ``bulk_write`` of ``requests`` to ``collection`` will leave,
+    found before it is sent (standalone mode, see the module docstring).
+
+    ``before``: ``{_id: document}`` of every existing document it may
+    change; ``inserted_ids``: the ``_id``\ s its inserts write (given to
+    documents that had none, as pymongo would, so the run on the copy and
+    the real one agree); ``after``: ``{_id: document}`` as the bulk will
+    leave the documents of ``before`` and ``inserted_ids`` (absent:
+    deleted or never written).  Documents an upsert creates are known only
+    from the server's answer.
+    """
+
+    def __init__(self, collection, requests, ordered, session=None):
+        filters = []
+        self.inserted_ids = []
+        for request in requests:
+            kind, spec, doc = request_parts(request)
+            if kind == 'insert':
+                if ID not in doc:
+                    doc[ID] = bson.ObjectId()
+                self.inserted_ids.append(doc[ID])
+            else:
+                filters.append(spec or {})
+        if self.inserted_ids:
+            filters.append({ID: {'$in': self.inserted_ids}})
+        self.before = {}
+        if filters:
+            self.before = {doc[ID]: doc for doc in collection.find(
+                {'$or': filters}, session=session)}
+        self.after = self._run_on_a_copy(collection, requests, ordered)
+
+    def _run_on_a_copy(self, collection, requests, ordered):
+        scratch = collection.database.get_collection(
+            'zmongo_undo_%s' % uuid.uuid4().hex,
+            codec_options=collection.codec_options,
+            write_concern=collection.write_concern)
+        try:
+            if self.before:
+                scratch.insert_many(list(self.before.values()))
+            try:
+                scratch.bulk_write(list(requests), ordered=ordered)
+            except pymongo.errors.BulkWriteError:
+                # The real bulk stops (or skips) alike; a difference (a
+                # unique index the copy lacks) only makes an undo write
+                # find its document otherwise, and leave it (logged).
+                pass
+            known = set(self.before) | set(self.inserted_ids)
+            return {doc[ID]: doc for doc in scratch.find()
+                    if doc[ID] in known}
+        finally:
+            scratch.drop()

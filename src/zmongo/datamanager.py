@@ -702,14 +702,29 @@ class MongoDataManager:
         write and a later change of theirs is stored on top of it instead
         of replacing it."""
         self._join()
+        namespace = (collection.database.name, collection.name)
         restarts = 0
         while True:
             write = _direct.DirectWrite(collection, name, method, args,
                                         kwargs, not self.uses_transactions)
+            mark = self._log.mark()
             try:
                 write.prepare()
+                if write.prediction is not None:
+                    # Write-ahead: undone even if no answer comes back.
+                    for op in write.undo_ops(write.prediction.after):
+                        self._log.append(namespace, None, op, op)
                 result = write.call()
                 break
+            except pymongo.errors.BulkWriteError as err:
+                if write.prediction is None:
+                    raise
+                # Answered: part of it was applied; what exactly is read.
+                self._log.truncate(mark)
+                upserted = [u['_id'] for u in
+                            err.details.get('upserted') or ()]
+                self._log_direct_undo(write, kwargs, namespace, upserted)
+                raise
             except pymongo.errors.OperationFailure as err:
                 # A lost server transaction applied none of it: start a
                 # new one and send it again (in our session only).
@@ -718,31 +733,39 @@ class MongoDataManager:
                         not self._read_lost(err, restarts):
                     raise
                 kwargs['session'] = self.op_session(writing=True)
-        namespace = (collection.database.name, collection.name)
-        ids = write.touched_ids(result)
+            except pymongo.errors.PyMongoError:
+                # No answer: any part of it may have been applied; the
+                # write-ahead undo writes (if any) stay in the log.
+                self._invalidate_written(collection, write.touched_ids(None))
+                raise
         if self.uses_transactions:
             for op in write.replay_ops(result):
                 self._log.append(namespace, None, op, None)
-        elif name == 'bulk_write':
-            LOG.warning('bulk_write through the collection wrapper of '
-                        '%s.%s cannot be undone in standalone mode (its '
-                        'documents are not known before it runs); use the '
-                        'single-write methods for writes an abort must '
-                        'undo', *namespace)
+            self._invalidate_written(collection, write.touched_ids(result))
         else:
-            after = {}
-            if ids:
-                after = {doc[_names.ID]: doc for doc in collection.find(
-                    {_names.ID: {'$in': ids}},
-                    session=kwargs.get('session'))}
-            for op in write.undo_ops(after):
-                self._log.append(namespace, None, op, op)
-            for id_ in ids:
-                dbref = _oid.oid(collection.name, id_,
-                                 collection.database.name)
-                if self._states.latest(dbref) is not None:
-                    if id_ in after:
-                        self._states.set_latest(dbref, after[id_])
+            self._log.truncate(mark)
+            self._log_direct_undo(write, kwargs, namespace,
+                                  extra=write.touched_ids(result))
+        return result
+
+    def _log_direct_undo(self, write, kwargs, namespace, extra=()):
+        """Standalone mode: read the documents ``write`` changed, as it left
+        them, and log the writes that undo exactly that."""
+        collection = write.collection
+        ids = list(dict.fromkeys(write.touched_ids(None) + list(extra)))
+        after = {}
+        if ids:
+            after = {doc[_names.ID]: doc for doc in collection.find(
+                {_names.ID: {'$in': ids}}, session=kwargs.get('session'))}
+        for op in write.undo_ops(after):
+            self._log.append(namespace, None, op, op)
+        for id_ in ids:
+            dbref = _oid.oid(collection.name, id_, collection.database.name)
+            if self._states.latest(dbref) is not None and id_ in after:
+                self._states.set_latest(dbref, after[id_])
+        self._invalidate_written(collection, ids)
+
+    def _invalidate_written(self, collection, ids):
         stale = []
         for id_ in ids:
             obj = self._identity.get(_oid.oid(collection.name, id_,
@@ -750,7 +773,6 @@ class MongoDataManager:
             if obj is not None:
                 stale.append(obj)
         self._invalidate(stale, 'a write through the collection wrapper')
-        return result
 
     # -- flushing --------------------------------------------------------------
 
