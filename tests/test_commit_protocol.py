@@ -22,9 +22,11 @@ from pymongo.write_concern import WriteConcern
 from tests import models
 from tests import container_models
 from tests.container_support import Home
+from tests.tcpproxy import TCPProxy
 from zmongo import conflict
 from zmongo import interfaces
 from zmongo import testing
+from zmongo.datamanager import MongoDataManager
 from zmongo.provider import MongoDataManagerProvider
 
 MODES = ['transactions', 'standalone']
@@ -425,3 +427,121 @@ def test_a_standalone_read_error_is_not_restarted(mongo):
             coll.find_one({'$bad': 1})
     finally:
         standalone.tearDown()
+
+
+# -- attacks --------------------------------------------------------------------
+
+@pytest.mark.parametrize('datamanager', MODES, indirect=True)
+def test_abort_after_both_sharers_flushed_leaves_nothing(datamanager, mongo):
+    mode = 'transactions' if datamanager.uses_transactions else 'standalone'
+    datamanager.root['foo'] = models.Counter(1)
+    transaction.commit()
+    before = counters(mongo.db)
+    tm, (first, second) = two(mongo, mode)
+    first.root['foo'].value = 10
+    first.root['one'] = models.Counter(2)
+    second.root['two'] = models.Counter(3)
+    first.flush()
+    second.flush()
+    tm.abort()
+    assert counters(mongo.db) == before
+    assert roots(mongo.db) == ['foo']
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_a_cut_before_the_shared_commit_commits_nothing(datamanager, mongo):
+    """Both data managers flushed through a proxy; the connection is cut
+    before the one commitTransaction: the commit fails, nothing of either
+    is there, and once the server is reachable again the next
+    transaction of the same client works."""
+    proxy = TCPProxy(mongo.client.address).start()
+    client = testing.make_client(proxy.uri, timeoutMS=2000,
+                                 serverSelectionTimeoutMS=2000)
+    try:
+        tm = transaction.TransactionManager()
+        dms = [MongoDataManager(client, default_database=mongo.db_name,
+                                root_database=mongo.db_name,
+                                transaction_manager=tm) for _ in range(2)]
+        dms[0].root['one'] = models.Counter(1)
+        dms[1].root['two'] = models.Counter(2)
+        dms[0].flush()
+        dms[1].flush()
+        proxy.cut()
+        with pytest.raises(pymongo.errors.PyMongoError):
+            tm.commit()
+        tm.abort()
+        proxy.restore()
+        mongo.client.admin.command('killAllSessions', [])
+        assert counters(mongo.db) == []
+        dms[0].root['three'] = models.Counter(3)
+        dms[1].root['four'] = models.Counter(4)
+        tm.commit()
+        assert counters(mongo.db) == [3, 4]
+    finally:
+        transaction.abort()
+        proxy.restore()
+        client.close()
+        proxy.stop()
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+@pytest.mark.parametrize('command', ['insert', 'find'])
+def test_a_restart_during_a_savepoint_rollback(datamanager, mongo, command,
+                                               caplog):
+    """The new server transaction of a savepoint rollback is lost too
+    (a fail point: the log's insert sent again, or the check of what was
+    read): it is started once more, and the transaction goes on."""
+    dm = datamanager
+    dm.root['foo'] = models.Counter(1)
+    transaction.commit()
+    assert dm.root['foo'].value == 1
+    dm.root['one'] = models.Counter(2)
+    savepoint = transaction.savepoint()
+    dm.root['two'] = models.Counter(3)
+    dm.flush()
+    mongo.client.admin.command(
+        'configureFailPoint', 'failCommand', mode={'times': 1},
+        data={'failCommands': [command], 'errorCode': 112,
+              'errorLabels': ['TransientTransactionError']})
+    try:
+        with caplog.at_level('INFO', logger='zmongo.datamanager'):
+            savepoint.rollback()
+    finally:
+        mongo.client.admin.command('configureFailPoint', 'failCommand',
+                                   mode='off')
+    assert 'lost again' in caplog.text
+    transaction.commit()
+    assert counters(mongo.db) == [1, 2]
+    assert roots(mongo.db) == ['foo', 'one']
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_savepoint_rollback_after_a_read_object_was_deleted(datamanager,
+                                                            mongo):
+    dm = datamanager
+    dm.root['foo'] = models.Counter(1)
+    transaction.commit()
+    foo = dm.root['foo']
+    assert foo.value == 1
+    savepoint = transaction.savepoint()
+    foo.value = 5
+    other = mongo.make_datamanager(
+        transaction_manager=transaction.TransactionManager())
+    other.remove(other.root['foo'])
+    other.transaction_manager.commit()
+    with pytest.raises(interfaces.ConflictError) as info:
+        savepoint.rollback()
+    assert info.value.object is foo and info.value.cur_state is None
+    transaction.abort()
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_sharers_in_different_modes_are_refused(datamanager, mongo):
+    tm = transaction.TransactionManager()
+    first = mongo.make_datamanager(transactions=True, transaction_manager=tm)
+    second = mongo.make_datamanager(transactions=False,
+                                    transaction_manager=tm)
+    first.root['one'] = models.Counter(1)
+    with pytest.raises(ValueError, match='transactions=True'):
+        second.root['two'] = models.Counter(2)
+    tm.abort()
