@@ -14,9 +14,19 @@ server-transaction mode only their ``_id``), and the write is then pinned
 to exactly those (its filter and'ed with their ``_id``\\ s): their loaded
 objects are turned into ghosts afterwards, a replay sends the same write
 to the same documents, and in standalone mode the undo knows what each one
-was before.  After the write they are read again, so each undo matches
-only the document as this write left it (never a later commit, see
-``_bulk.whole_document_filter``).
+was before.
+
+Standalone undo writes are logged *before* the write is sent
+(write-ahead), so a write whose answer never comes (a cut connection, a
+lost reply) is undone too: each matches only the document as the write
+will have left it (never a later commit, see
+``_bulk.whole_document_filter``), and what that is is known beforehand --
+inserts and replaces write given documents, deletes leave none, and an
+update is first run on a copy of the documents read, in a scratch
+collection dropped at once (:class:`BulkPrediction`; four commands more).
+Once the server answered, the documents are read again and the undo
+writes logged are exactly those of what the write did (so an update whose
+result differs from the copy's, ``$currentDate`` say, is still undone).
 
 ``bulk_write`` is logged as its requests in server-transaction mode.  In
 standalone mode its requests are not pinned (a later request may match
@@ -25,11 +35,7 @@ matching any request's filter (and those its inserts name) are read first
 -- every existing document the bulk can change is among them -- and the
 bulk is first run on a copy of exactly those, in a scratch collection
 that is dropped at once (:class:`BulkPrediction`): what it leaves there is
-what the bulk will leave, so the undo writes are logged *before* the bulk
-is sent (write-ahead), each matching only the document as the bulk will
-have written it.  A bulk that gets no answer (a cut connection, a lost
-reply) is undone by those; one that got an answer has its documents read
-again and gets the exact undo writes, as the single writes do.
+what the bulk will leave, and its write-ahead undo writes are those.
 """
 import inspect
 import uuid
@@ -92,6 +98,13 @@ class DirectWrite:
                 self.arguments.get('session'))
             self.before = self.prediction.before
             return
+        if self.name in ('insert_one', 'insert_many') and self.standalone:
+            self.prediction = Prediction()
+            docs = [self.arguments['document']] if self.name == 'insert_one' \
+                else self.arguments['documents']
+            for doc in docs:
+                self.prediction.insert(doc)
+            return
         if self.name not in ONE | MANY:
             return
         arguments = self.arguments
@@ -112,6 +125,33 @@ class DirectWrite:
             # Nothing matches now: the write must change nothing either
             # (an upsert keeps its filter: it may create one).
             arguments['filter'] = pinned(spec, [_NOTHING])
+        if self.standalone:
+            self.prediction = self._predict()
+
+    def _predict(self):
+        """Standalone mode: what the (pinned) write will leave of the
+        documents read, found before it is sent (see the module
+        docstring).  A document an upsert would create is not known
+        before the answer."""
+        a = self.arguments
+        name = self.name
+        if 'delete' in name:
+            return Prediction()             # gone
+        if 'replace' in name:
+            found = Prediction()
+            for id_ in self.before:
+                doc = dict(a['replacement'])
+                doc[ID] = id_
+                found.after[id_] = doc
+            return found
+        if not self.before:
+            return Prediction()             # changes nothing (or upserts)
+        options = {k: a[k] for k in ('collation', 'array_filters')
+                   if a.get(k) is not None}
+        klass = UpdateMany if name in MANY else UpdateOne
+        return BulkPrediction(self.collection,
+                              [klass(a['filter'], a['update'], **options)],
+                              True, before=self.before)
 
     def call(self):
         return self.method(*self.bound.args, **self.bound.kwargs)
@@ -156,7 +196,7 @@ class DirectWrite:
             ids.extend(doc[ID] for doc in a['documents'])
         elif getattr(result, 'upserted_id', None) is not None:
             ids.append(result.upserted_id)
-        elif self.prediction is not None:
+        elif self.name == 'bulk_write' and self.prediction is not None:
             ids.extend(self.prediction.inserted_ids)
             ids.extend((getattr(result, 'upserted_ids', None) or {})
                        .values())
@@ -219,7 +259,25 @@ def request_parts(request):
     return kind, spec, doc
 
 
-class BulkPrediction:
+class Prediction:
+    r"""What a write will leave, found before it is sent: ``after``
+    (``{_id: document}``; a document read before and absent here is
+    deleted) and the ``_id``\ s of the documents it inserts."""
+
+    def __init__(self):
+        self.after = {}
+        self.inserted_ids = []
+
+    def insert(self, doc):
+        """``doc`` is inserted: it gets its ``_id`` now if it has none (as
+        pymongo would give it one), so the undo can name it."""
+        if ID not in doc:
+            doc[ID] = bson.ObjectId()
+        self.inserted_ids.append(doc[ID])
+        self.after[doc[ID]] = doc
+
+
+class BulkPrediction(Prediction):
     r"""What a ``bulk_write`` of ``requests`` to ``collection`` will leave,
     found before it is sent (standalone mode, see the module docstring).
 
@@ -232,23 +290,24 @@ class BulkPrediction:
     from the server's answer.
     """
 
-    def __init__(self, collection, requests, ordered, session=None):
+    def __init__(self, collection, requests, ordered, session=None,
+                 before=None):
+        super().__init__()
         filters = []
-        self.inserted_ids = []
         for request in requests:
             kind, spec, doc = request_parts(request)
             if kind == 'insert':
-                if ID not in doc:
-                    doc[ID] = bson.ObjectId()
-                self.inserted_ids.append(doc[ID])
+                self.insert(doc)
             else:
                 filters.append(spec or {})
         if self.inserted_ids:
             filters.append({ID: {'$in': self.inserted_ids}})
-        self.before = {}
-        if filters:
-            self.before = {doc[ID]: doc for doc in collection.find(
-                {'$or': filters}, session=session)}
+        if before is None:
+            before = {}
+            if filters:
+                before = {doc[ID]: doc for doc in collection.find(
+                    {'$or': filters}, session=session)}
+        self.before = before
         self.after = self._run_on_a_copy(collection, requests, ordered)
 
     def _run_on_a_copy(self, collection, requests, ordered):

@@ -716,16 +716,18 @@ class MongoDataManager:
                         self._log.append(namespace, None, op, op)
                 result = write.call()
                 break
-            except pymongo.errors.BulkWriteError as err:
-                if write.prediction is None:
-                    raise
-                # Answered: part of it was applied; what exactly is read.
-                self._log.truncate(mark)
-                upserted = [u['_id'] for u in
-                            err.details.get('upserted') or ()]
-                self._log_direct_undo(write, kwargs, namespace, upserted)
-                raise
             except pymongo.errors.OperationFailure as err:
+                if write.prediction is not None:
+                    # Standalone, answered: part of it may have been
+                    # applied (a bulk, an update_many); what is read.
+                    self._log.truncate(mark)
+                    details = getattr(err, 'details', None) or {}
+                    upserted = [u['_id'] for u in
+                                details.get('upserted') or ()
+                                if isinstance(u, dict) and '_id' in u]
+                    self._log_direct_undo(write, kwargs, namespace,
+                                          upserted)
+                    raise
                 # A lost server transaction applied none of it: start a
                 # new one and send it again (in our session only).
                 restarts += 1
