@@ -11,6 +11,7 @@
   the write log sent again, the objects read so far checked -- and are
   sent again.
 """
+import gc
 import time
 
 import pymongo.errors
@@ -544,4 +545,30 @@ def test_sharers_in_different_modes_are_refused(datamanager, mongo):
     first.root['one'] = models.Counter(1)
     with pytest.raises(ValueError, match='transactions=True'):
         second.root['two'] = models.Counter(2)
+    tm.abort()
+
+
+@pytest.mark.parametrize('let_go', ['cacheMinimize', 'collected'])
+def test_an_object_let_go_of_is_checked_at_a_restart(lived, let_go):
+    """The transaction read ``foo`` and let go of it (a ghost again after
+    ``cacheMinimize``, or collected): what it read still counts, so a
+    change of ``foo`` by another transaction is found when the server
+    transaction starts again."""
+    tm, dm, home, foo = seeded(lived)
+    oid = foo._p_oid
+    if let_go == 'cacheMinimize':
+        dm.cacheMinimize()
+        assert foo._p_changed is None
+    else:
+        del foo
+        gc.collect()
+        assert dm.cached_object(oid) is None
+    other = lived.make_datamanager(
+        transaction_manager=transaction.TransactionManager())
+    other.root['foo'].value = 10
+    other.transaction_manager.commit()
+    expire()
+    with pytest.raises(interfaces.ConflictError) as info:
+        dm.root['bar']
+    assert repr(oid.id) in str(info.value)
     tm.abort()

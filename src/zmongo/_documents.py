@@ -36,6 +36,9 @@ class DocumentStates:
         self._original = {}
         self._latest = {}
         self._digests = {}
+        # Digests of documents read whose objects were let go (see
+        # ``let_go``).
+        self._let_go = {}
 
     # -- reading ---------------------------------------------------------------
 
@@ -70,6 +73,22 @@ class DocumentStates:
         self._original.pop(dbref, None)
         self._digests.pop(dbref, None)
 
+    def let_go(self, dbref):
+        """Like ``forget``, but a digest of the document as this
+        transaction read it stays until the transaction ends: in
+        server-transaction mode a new server transaction checks
+        everything the transaction read, objects it let go of included."""
+        doc = self._original.get(dbref)
+        digest = self._digest(doc) if doc is not None else \
+            self._digests.get(dbref)
+        self.forget(dbref)
+        if digest is not None:
+            self._let_go.setdefault(dbref, digest)
+
+    def read_before(self):
+        """The ``DBRef``\\ s of documents read whose objects were let go."""
+        return list(self._let_go)
+
     def forget_written(self, dbref):
         """What this transaction wrote to ``dbref`` was rolled back: its
         latest version must be read again."""
@@ -92,6 +111,8 @@ class DocumentStates:
         if original is not None:
             return original == doc
         digest = self._digests.get(dbref)
+        if digest is None:
+            digest = self._let_go.get(dbref)
         if digest is None:
             return None
         return doc is not None and digest == self._digest(doc)

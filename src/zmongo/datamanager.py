@@ -290,7 +290,7 @@ class MongoDataManager:
     def _forget_collected(self):
         """Drop what was kept about documents whose objects are gone."""
         for dbref in self._identity.take_collected():
-            self._states.forget(dbref)
+            self._let_go_of(dbref)
             self._locations.pop(dbref, None)
 
     def _invalidate(self, objects, why):
@@ -342,6 +342,15 @@ class MongoDataManager:
             return
         obj._p_deactivate()
         if obj._p_changed is None:
+            self._let_go_of(dbref)
+
+    def _let_go_of(self, dbref):
+        """The object of ``dbref`` is gone, or a ghost: its document need
+        not be kept -- but in server-transaction mode what it was read as
+        is checked when a new server transaction starts."""
+        if self._transactions:
+            self._states.let_go(dbref)
+        else:
             self._states.forget(dbref)
 
     def cacheMinimize(self):
@@ -1034,6 +1043,7 @@ class MongoDataManager:
 
     def _check_snapshot(self, session, pending=()):
         handler = self.conflict_handler
+        self._forget_collected()        # (what they read is kept)
         written = self._log.written()
         replaced = {}
         for _, writes in pending:
@@ -1049,9 +1059,16 @@ class MongoDataManager:
             by_collection.setdefault(
                 (dbref.database, dbref.collection), []).append(dbref)
 
+        held = set()
         for dbref, obj in self._identity.items():
-            if dbref not in written and dbref not in writing and \
-                    obj._p_changed is not None:
+            if obj._p_changed is not None:
+                held.add(dbref)
+                if dbref not in written and dbref not in writing:
+                    check(dbref)
+        for dbref in self._states.read_before():
+            # Read, and let go of since (collected, or a ghost again).
+            if dbref not in held and dbref not in written and \
+                    dbref not in writing:
                 check(dbref)
         if handler.detects_conflicts:
             for dbref in set(written) | set(replaced):
@@ -1081,8 +1098,8 @@ class MongoDataManager:
                         'read it, and the server transaction had to be '
                         'started again (%s): it would see a torn snapshot; '
                         'retry the transaction' % (
-                            obj, dbref.id, db_name, coll_name,
-                            self._restart_reason),
+                            dbref if obj is None else obj, dbref.id,
+                            db_name, coll_name, self._restart_reason),
                         obj, orig, cur, None)
                 writes, new = replaced.get(dbref, (None, written.get(dbref)))
                 if cur is not None and handler.resolve(obj, orig, cur, new):
