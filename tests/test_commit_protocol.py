@@ -343,22 +343,42 @@ def test_a_read_after_the_lifetime_sees_no_torn_snapshot(lived):
     assert counters(lived.db) == [2, 10]
 
 
-def test_a_cursor_lost_after_its_first_documents_is_a_conflict(lived):
-    """A query that returned documents before the server transaction
-    expired cannot go on (the rest would come from another snapshot): a
-    retryable ConflictError; the retry reads everything."""
+def test_a_cursor_lost_after_its_first_documents_goes_on(lived):
+    """A query that had returned documents when the server transaction
+    expired: in the new one it returns the same first documents, so it
+    passes over them and goes on."""
     tm, dm, home, _ = seeded(lived)
     coll = dm.get_collection(dm.default_database, 'counters')
     cursor = coll.find().sort('value').batch_size(1)
     assert next(cursor)['value'] == 1
     expire()
+    assert [d['value'] for d in cursor] == [2, 3]
+    tm.commit()
+    assert counters(lived.db) == [1, 2, 3]
+
+
+@pytest.mark.parametrize('projection', [None, {'_id': 0}])
+def test_a_cursor_whose_first_documents_changed_is_a_conflict(
+        lived, projection):
+    """The new snapshot does not return what the query had returned
+    (another document comes first; without ``_id``\\ s: a document
+    returned changed): the rest would come from another snapshot, a
+    retryable ConflictError, and the transaction is doomed."""
+    lived.db['ledger'].insert_many([{'_id': i, 'n': i} for i in range(3)])
+    tm, dm, home, _ = seeded(lived)
+    coll = dm.get_collection(dm.default_database, 'ledger')
+    cursor = coll.find({}, projection).sort('n').batch_size(1)
+    assert next(cursor)['n'] == 0
+    lived.db['ledger'].update_one({'_id': 1}, {'$set': {'n': -1}})
+    expire()
     with pytest.raises(interfaces.ConflictError) as info:
         list(cursor)
     assert 'in the middle of a query' in str(info.value)
     assert dm.should_retry(info.value)
+    with pytest.raises(transaction.interfaces.TransactionFailedError):
+        tm.commit()
     tm.abort()
-    assert [d['value'] for d in coll.find().sort('value')] == [1, 2]
-    tm.abort()
+    assert counters(lived.db) == [1, 2]
 
 
 def test_a_cursor_restarted_before_its_first_document_keeps_its_options(

@@ -24,9 +24,13 @@ next operation, so once the server is back the database holds none of the
 aborted transaction.  (A process that dies first takes them along: that is
 what server-transaction mode is for.)
 """
+import hashlib
 import logging
 import threading
 import weakref
+
+import bson
+import bson.errors
 
 import pymongo
 import pymongo.cursor
@@ -220,19 +224,43 @@ def shared_server_transaction(txn, client, make):
     return server
 
 
+def _mark(doc):
+    """What a cursor remembers of a document it returned, to tell after a
+    restart whether the new snapshot returns the same: its ``_id`` (cheap;
+    what the objects loaded from it hold is checked by the data manager),
+    else a digest of it."""
+    try:
+        return ('id', doc['_id'])
+    except (KeyError, TypeError, IndexError):
+        return ('digest', _digest(doc))
+
+
+def _digest(doc):
+    raw = doc if isinstance(doc, bytes) else getattr(doc, 'raw', None)
+    if raw is None:
+        try:
+            raw = bson.encode(doc)
+        except (bson.errors.BSONError, TypeError, ValueError):
+            raw = repr(doc).encode('utf-8', 'replace')
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
 class RestartingCursor:
-    """A cursor of a data manager's session that outlives the loss of the
+    r"""A cursor of a data manager's session that outlives the loss of the
     server transaction it reads in.
 
     Server transactions end when the server says so -- after its
     transaction lifetime, or aborted by a write conflict.  When that meets
-    a query before its first document, ``restart(error, restarts,
-    started=False)`` starts a new server transaction (checking what the
-    transaction read so far) and the query is sent again (a clone of
-    it).  Once documents were returned it cannot be resent unseen:
-    ``restart(..., started=True)`` decides (zmongo raises a retryable
-    ``ConflictError``).  ``restart`` returns False for an error that is
-    not a lost server transaction: that error is raised as it is.
+    a query, ``restart(error, restarts)`` starts a new server transaction
+    (checking what the transaction read so far) and the query is sent
+    again (a clone of it).  If it had returned documents already, the new
+    answer must begin with the same documents (their ``_id``\ s, or a
+    digest where a projection left out the ``_id``): they are passed over
+    and the cursor goes on; if they differ, the
+    consumer would see two snapshots, and ``restart(error, restarts,
+    torn=True)`` decides (zmongo raises a retryable ``ConflictError``).
+    ``restart`` returns False for an error that is not a lost server
+    transaction: that error is raised as it is.
 
     Everything else is the pymongo cursor's; its chaining methods
     (``sort``, ``limit``, ...) return this cursor.
@@ -242,7 +270,7 @@ class RestartingCursor:
         self._cursor = cursor
         self._restart = restart
         self._restarts = 0
-        self._started = False
+        self._seen = []
 
     @property
     def cursor(self):
@@ -258,12 +286,28 @@ class RestartingCursor:
                 doc = next(self._cursor)
             except pymongo.errors.OperationFailure as err:
                 self._restarts += 1
-                if not self._restart(err, self._restarts, self._started):
+                if not self._restart(err, self._restarts):
                     raise
                 self._cursor = self._cursor.clone()
+                if self._seen and not self._same_start(err):
+                    self._restart(err, self._restarts, torn=True)
+                    raise
                 continue
-            self._started = True
+            self._seen.append(_mark(doc))
             return doc
+
+    def _same_start(self, err):
+        """Pass over what was returned before the restart, if the new
+        snapshot returns exactly that."""
+        try:
+            for mark in self._seen:
+                if _mark(next(self._cursor)) != mark:
+                    return False
+        except StopIteration:
+            return False
+        except pymongo.errors.OperationFailure:
+            return False
+        return True
 
     next = __next__
 

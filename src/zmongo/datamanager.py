@@ -418,22 +418,25 @@ class MongoDataManager:
                     raise
                 kwargs['session'] = self.op_session()
 
-    def _read_lost(self, err, restarts, started=False):
+    def _read_lost(self, err, restarts, torn=False):
         """A read met ``err``: if it says the server transaction was lost,
-        start a new one (True: send the read again); a query that had
-        returned documents already cannot be sent again unseen, and that
-        is a retryable ``ConflictError`` that dooms the transaction."""
+        start a new one (True: send the read again).  A query that had
+        returned documents and whose new answer does not begin with them
+        (``torn``) is a retryable ``ConflictError`` that dooms the
+        transaction."""
         if not lost_transaction(err) or not self.uses_transactions:
             return False
-        self._refuse_if_failed()
+        if not torn:
+            self._refuse_if_failed()
         reason = str(err)[:300]
         try:
-            if started:
+            if torn:
                 raise interfaces.ConflictError(
                     'the server transaction was lost in the middle of a '
-                    'query, after it had returned documents (%s): the rest '
-                    'would come from another snapshot; retry the '
-                    'transaction' % (reason,)) from err
+                    'query (%s), and in the new one the query does not '
+                    'return what it had returned: the rest would come from '
+                    'another snapshot; retry the transaction' % (reason,)) \
+                    from err
             self._restart(reason, restarts, cause=err)
         except BaseException as failed:
             self._work.failure = failed
