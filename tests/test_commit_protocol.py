@@ -592,3 +592,21 @@ def test_an_object_let_go_of_is_checked_at_a_restart(lived, let_go):
         dm.root['bar']
     assert repr(oid.id) in str(info.value)
     tm.abort()
+
+
+def test_a_serial_object_let_go_of_is_checked_by_its_serial(lived):
+    tm, dm, home, _ = seeded(lived, conflict.SimpleSerialConflictHandler)
+    foo = dm.root['foo']
+    assert foo.value == 1
+    dm.cacheMinimize()
+    assert foo._p_changed is None
+    other = lived.make_datamanager(
+        transaction_manager=transaction.TransactionManager(),
+        conflict_handler_factory=conflict.SimpleSerialConflictHandler)
+    other.root['foo'].value = 10
+    other.transaction_manager.commit()
+    expire()
+    with pytest.raises(interfaces.ConflictError) as info:
+        dm.root['bar']
+    assert repr(foo._p_oid.id) in str(info.value)
+    tm.abort()

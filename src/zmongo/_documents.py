@@ -79,11 +79,17 @@ class DocumentStates:
         server-transaction mode a new server transaction checks
         everything the transaction read, objects it let go of included."""
         doc = self._original.get(dbref)
-        digest = self._digest(doc) if doc is not None else \
-            self._digests.get(dbref)
+        field = self._handler.field_name
+        if doc is None:
+            mark = self._digests.get(dbref)
+        elif field and field in doc:
+            # A version number is cheaper than a digest of the document.
+            mark = (field, doc[field])
+        else:
+            mark = self._digest(doc)
         self.forget(dbref)
-        if digest is not None:
-            self._let_go.setdefault(dbref, digest)
+        if mark is not None:
+            self._let_go.setdefault(dbref, mark)
 
     def read_before(self):
         """The ``DBRef``\\ s of documents read whose objects were let go."""
@@ -115,7 +121,12 @@ class DocumentStates:
             digest = self._let_go.get(dbref)
         if digest is None:
             return None
-        return doc is not None and digest == self._digest(doc)
+        if doc is None:
+            return False
+        if isinstance(digest, tuple):
+            field, serial = digest
+            return doc.get(field) == serial
+        return digest == self._digest(doc)
 
     def unchanged(self, obj, doc):
         """True if ``doc``, the state of ``obj`` to write, is what was
