@@ -230,9 +230,26 @@ def _mark(doc):
     what the objects loaded from it hold is checked by the data manager),
     else a digest of it."""
     try:
-        return ('id', doc['_id'])
+        return b'i' + repr(doc['_id']).encode('utf-8', 'replace')
     except (KeyError, TypeError, IndexError):
-        return ('digest', _digest(doc))
+        return b'd' + _digest(doc)
+
+
+class _Returned:
+    """What a cursor returned, in constant memory: how many documents and
+    a running hash of their marks."""
+
+    def __init__(self):
+        self.count = 0
+        self._hash = hashlib.blake2b(digest_size=16)
+
+    def add(self, doc):
+        self.count += 1
+        mark = _mark(doc)
+        self._hash.update(len(mark).to_bytes(4, 'big') + mark)
+
+    def digest(self):
+        return self._hash.digest()
 
 
 def _digest(doc):
@@ -270,7 +287,7 @@ class RestartingCursor:
         self._cursor = cursor
         self._restart = restart
         self._restarts = 0
-        self._seen = []
+        self._returned = _Returned()
 
     @property
     def cursor(self):
@@ -289,25 +306,23 @@ class RestartingCursor:
                 if not self._restart(err, self._restarts):
                     raise
                 self._cursor = self._cursor.clone()
-                if self._seen and not self._same_start(err):
+                if self._returned.count and not self._same_start():
                     self._restart(err, self._restarts, torn=True)
                     raise
                 continue
-            self._seen.append(_mark(doc))
+            self._returned.add(doc)
             return doc
 
-    def _same_start(self, err):
+    def _same_start(self):
         """Pass over what was returned before the restart, if the new
         snapshot returns exactly that."""
+        again = _Returned()
         try:
-            for mark in self._seen:
-                if _mark(next(self._cursor)) != mark:
-                    return False
-        except StopIteration:
+            while again.count < self._returned.count:
+                again.add(next(self._cursor))
+        except (StopIteration, pymongo.errors.OperationFailure):
             return False
-        except pymongo.errors.OperationFailure:
-            return False
-        return True
+        return again.digest() == self._returned.digest()
 
     next = __next__
 

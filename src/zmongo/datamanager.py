@@ -38,7 +38,9 @@ The parts, each in a module of its own: the identity map
 unit of work and its planning (``_unitofwork``), sending writes and reading
 the server's answer (``_bulk``), the write log for rollbacks
 (``_writelog``), and the client session and server transaction
-(``_sessions``).  This module is the ``IDataManager`` face over them.
+(``_sessions``; data managers of one client in one transaction share
+them: one commit, sent by the last to vote).  This module is the
+``IDataManager`` face over them.
 """
 import logging
 import weakref
@@ -401,8 +403,9 @@ class MongoDataManager:
         lost (expired after the server's transaction lifetime, aborted by a
         write conflict) starts a new one as a flush does -- the write log
         sent again, the objects read so far checked -- and is sent again,
-        at most ``MAX_RESTARTS`` times; a cursor (``find``) does so until
-        its first document (see ``_sessions.RestartingCursor``).
+        at most ``MAX_RESTARTS`` times.  A cursor (``find``) does so at any
+        batch, passing over what it had returned if the new snapshot
+        returns the same (see ``_sessions.RestartingCursor``).
         """
         kwargs['session'] = self.op_session()
         if not self.uses_transactions:
