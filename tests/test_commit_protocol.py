@@ -610,3 +610,31 @@ def test_a_serial_object_let_go_of_is_checked_by_its_serial(lived):
         dm.root['bar']
     assert repr(foo._p_oid.id) in str(info.value)
     tm.abort()
+
+
+@pytest.mark.parametrize('datamanager', MODES, indirect=True)
+def test_attempts_retry_two_sharers_after_a_conflict(datamanager, mongo):
+    """A serial conflict in one data manager fails the whole transaction
+    (nothing of the other committed either); ``attempts()`` retries both,
+    and the retry commits both, once."""
+    mode = 'transactions' if datamanager.uses_transactions else 'standalone'
+    datamanager.root['foo'] = models.Counter(1)
+    transaction.commit()
+    tm, (first, second) = two(
+        mongo, mode, conflict_handler_factory=conflict.SimpleSerialConflictHandler)
+    tries = []
+    for attempt in tm.attempts(3):
+        with attempt:
+            tries.append(1)
+            first.root['foo'].value += 10
+            second.root['entry %d' % len(tries)] = models.Counter(100)
+            if len(tries) == 1:
+                other = mongo.make_datamanager(
+                    transaction_manager=transaction.TransactionManager(),
+                    conflict_handler_factory=(
+                        conflict.SimpleSerialConflictHandler))
+                other.root['foo'].value += 1
+                other.transaction_manager.commit()
+    assert len(tries) == 2
+    assert counters(mongo.db) == [12, 100]
+    assert roots(mongo.db) == ['entry 2', 'foo']

@@ -13,9 +13,10 @@ transaction's own ``data``): one session, one server transaction, and one
 commits on one client, the second of which could fail after the first.
 
 :class:`RestartingCursor` runs a query in the server transaction and, when
-the server lost that transaction before the query's first answer (its
-transaction lifetime, a write conflict), lets the data manager start a new
-one and sends the query again.
+the server lost that transaction (its transaction lifetime, a write
+conflict), lets the data manager start a new one and sends the query
+again, passing over what it had returned if the new snapshot returns the
+same.
 
 Standalone mode undoes an aborted transaction's writes itself; when the
 server cannot be reached at that moment, the undo writes wait in
