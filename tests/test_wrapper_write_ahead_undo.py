@@ -292,3 +292,34 @@ def test_the_cost_of_an_undoable_update(standalone):
     standalone.commands.reset()
     coll.delete_one({'_id': 1})
     assert standalone.commands.names == ['find', 'delete', 'find']
+
+
+def test_a_bulk_write_with_let_variables_and_a_hint(standalone):
+    """Options the copy cannot honour (a hint naming an index it lacks) do
+    not stop the write; ``let`` variables reach the copy too."""
+    before = seed(standalone.db)
+    standalone.db['ledger'].create_index('n', name='by_n')
+    dm = make_dm(standalone.client, standalone)
+    coll = ledger(dm, standalone)
+    coll.bulk_write([UpdateOne({'$expr': {'$eq': ['$n', '$$which']}},
+                               {'$set': {'hit': True}}, hint='by_n')],
+                    let={'which': 3})
+    assert standalone.db['ledger'].find_one({'_id': 3})['hit'] is True
+    coll.update_many({'$expr': {'$gte': ['$n', '$$low']}},
+                     {'$set': {'low': True}}, let={'low': 2})
+    transaction.abort()
+    assert ledger_docs(standalone.db) == before
+
+
+def test_writes_with_let_variables_in_both_modes(datamanager, mongo):
+    """The documents a write may change are read with its ``let``
+    variables (the read first would fail without them)."""
+    seed(mongo.db)
+    coll = datamanager.get_collection(mongo.db_name, 'ledger')
+    coll.update_many({'$expr': {'$gte': ['$n', '$$low']}},
+                     {'$set': {'low': True}}, let={'low': 3})
+    coll.delete_one({'$expr': {'$eq': ['$n', '$$which']}}, let={'which': 0})
+    transaction.commit()
+    docs = {d['_id']: d for d in mongo.db['ledger'].find()}
+    assert sorted(docs) == [1, 2, 3, 4]
+    assert [i for i in docs if docs[i].get('low')] == [3, 4]

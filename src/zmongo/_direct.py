@@ -95,7 +95,7 @@ class DirectWrite:
             self.prediction = BulkPrediction(
                 self.collection, self.arguments['requests'],
                 self.arguments.get('ordered', True),
-                self.arguments.get('session'))
+                self.arguments.get('session'), let=self.arguments.get('let'))
             self.before = self.prediction.before
             return
         if self.name in ('insert_one', 'insert_many') and self.standalone:
@@ -111,13 +111,15 @@ class DirectWrite:
         spec = arguments.get('filter') or {}
         session = arguments.get('session')
         projection = None if self.standalone else {ID: 1}
+        options = {} if arguments.get('let') is None else \
+            {'let': arguments['let']}
         if self.name in ONE:
             docs = list(self.collection.find(
                 spec, projection, sort=arguments.get('sort'), limit=1,
-                session=session))
+                session=session, **options))
         else:
             docs = list(self.collection.find(spec, projection,
-                                             session=session))
+                                             session=session, **options))
         self.before = {doc[ID]: doc for doc in docs}
         if docs:
             arguments['filter'] = pinned(spec, [doc[ID] for doc in docs])
@@ -151,7 +153,7 @@ class DirectWrite:
         klass = UpdateMany if name in MANY else UpdateOne
         return BulkPrediction(self.collection,
                               [klass(a['filter'], a['update'], **options)],
-                              True, before=self.before)
+                              True, before=self.before, let=a.get('let'))
 
     def call(self):
         return self.method(*self.bound.args, **self.bound.kwargs)
@@ -291,8 +293,9 @@ class BulkPrediction(Prediction):
     """
 
     def __init__(self, collection, requests, ordered, session=None,
-                 before=None):
+                 before=None, let=None):
         super().__init__()
+        self._options = {} if let is None else {'let': let}
         filters = []
         for request in requests:
             kind, spec, doc = request_parts(request)
@@ -306,7 +309,7 @@ class BulkPrediction(Prediction):
             before = {}
             if filters:
                 before = {doc[ID]: doc for doc in collection.find(
-                    {'$or': filters}, session=session)}
+                    {'$or': filters}, session=session, **self._options)}
         self.before = before
         self.after = self._run_on_a_copy(collection, requests, ordered)
 
@@ -319,11 +322,14 @@ class BulkPrediction(Prediction):
             if self.before:
                 scratch.insert_many(list(self.before.values()))
             try:
-                scratch.bulk_write(list(requests), ordered=ordered)
-            except pymongo.errors.BulkWriteError:
+                scratch.bulk_write(list(requests), ordered=ordered,
+                                   **self._options)
+            except pymongo.errors.OperationFailure:
                 # The real bulk stops (or skips) alike; a difference (a
-                # unique index the copy lacks) only makes an undo write
-                # find its document otherwise, and leave it (logged).
+                # unique index or a hint the copy lacks) only makes an undo
+                # write find its document otherwise and leave it (logged),
+                # and once the real one is answered its documents are read
+                # back anyway.
                 pass
             known = set(self.before) | set(self.inserted_ids)
             return {doc[ID]: doc for doc in scratch.find()

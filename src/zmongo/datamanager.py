@@ -1071,11 +1071,14 @@ class MongoDataManager:
                 held.add(dbref)
                 if dbref not in written and dbref not in writing:
                     check(dbref)
-        for dbref in self._states.read_before():
-            # Read, and let go of since (collected, or a ghost again).
+        # Read, and let go of since (collected, or a ghost again).
+        let_go = {}
+        for dbref, mark in self._states.read_before():
             if dbref not in held and dbref not in written and \
                     dbref not in writing:
-                check(dbref)
+                if dbref not in let_go:
+                    check(dbref)
+                let_go[dbref] = mark
         if handler.detects_conflicts:
             for dbref in set(written) | set(replaced):
                 if self._states.has_original(dbref) and \
@@ -1094,7 +1097,10 @@ class MongoDataManager:
                 raise
             for dbref in dbrefs:
                 cur = found.get(dbref.id)
-                if self._states.read_as(dbref, cur) is not False:
+                same = self._states.read_as(dbref, cur)
+                if same is None and dbref in let_go:
+                    same = self._states.matches(let_go[dbref], cur)
+                if same is not False:
                     continue
                 obj = self._identity.get(dbref)
                 orig = self._states.original(dbref)
