@@ -13,6 +13,7 @@ from pymongo import (DeleteMany, DeleteOne, InsertOne, ReplaceOne,
                      UpdateMany, UpdateOne)
 
 from tests.tcpproxy import TCPProxy
+from tests.test_faults import CutOn
 from zmongo import testing
 from zmongo.datamanager import MongoDataManager
 
@@ -323,3 +324,32 @@ def test_writes_with_let_variables_in_both_modes(datamanager, mongo):
     docs = {d['_id']: d for d in mongo.db['ledger'].find()}
     assert sorted(docs) == [1, 2, 3, 4]
     assert [i for i in docs if docs[i].get('low')] == [3, 4]
+
+
+def test_a_cut_in_the_middle_of_the_run_on_a_copy(standalone, proxy, caplog):
+    """The connection is cut after the copy was written, before it is
+    dropped: the write is not sent (it fails), nothing is changed, and
+    the copy left over is named in a warning."""
+    cut_on = CutOn(proxy)
+    client = testing.make_client(proxy.uri, [cut_on], timeoutMS=TIMEOUT_MS,
+                                 serverSelectionTimeoutMS=TIMEOUT_MS)
+    try:
+        before = seed(standalone.db)
+        dm = make_dm(client, standalone)
+        coll = ledger(dm, standalone)
+        coll.find_one({})
+        cut_on.arm('drop')
+        with caplog.at_level('WARNING', logger='zmongo._direct'):
+            with pytest.raises(pymongo.errors.PyMongoError):
+                coll.update_one({'_id': 1}, {'$set': {'n': 9}})
+        proxy.restore()
+        transaction.abort()
+        assert ledger_docs(standalone.db) == before
+        left = [n for n in standalone.db.list_collection_names()
+                if n.startswith('zmongo_undo_')]
+        assert len(left) == 1 and left[0] in caplog.text
+        assert 'drop it by hand' in caplog.text
+    finally:
+        transaction.abort()
+        proxy.restore()
+        client.close()

@@ -38,6 +38,7 @@ that is dropped at once (:class:`BulkPrediction`): what it leaves there is
 what the bulk will leave, and its write-ahead undo writes are those.
 """
 import inspect
+import logging
 import uuid
 
 import bson
@@ -49,6 +50,7 @@ from pymongo import (DeleteMany, DeleteOne, InsertOne, ReplaceOne,
 from zmongo import _names
 from zmongo._bulk import whole_document_filter
 
+LOG = logging.getLogger(__name__)
 ID = _names.ID
 #: Methods that change at most one document chosen by a filter.
 ONE = frozenset({'replace_one', 'update_one', 'delete_one',
@@ -335,4 +337,13 @@ class BulkPrediction(Prediction):
             return {doc[ID]: doc for doc in scratch.find()
                     if doc[ID] in known}
         finally:
-            scratch.drop()
+            try:
+                scratch.drop()
+            except pymongo.errors.PyMongoError:
+                # The server went away in the middle: the write itself
+                # fails next (or failed); the copy is left over.
+                LOG.warning('could not drop %s.%s, the scratch copy of the '
+                            'documents a write through the collection '
+                            'wrapper of %s was about to change; drop it by '
+                            'hand', scratch.database.name, scratch.name,
+                            collection.name, exc_info=True)
