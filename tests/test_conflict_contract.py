@@ -14,6 +14,7 @@ import time
 
 import pytest
 import transaction
+import transaction.interfaces
 
 from tests import models
 from zmongo import conflict
@@ -105,6 +106,85 @@ def test_resolving_without_a_resolver_raises(mongo, mode):
     with pytest.raises(interfaces.ConflictError) as info:
         tm_a.commit()
     assert info.value.object is foo_a
+    tm_a.abort()
+    assert stored(mongo) == [11]
+
+
+# -- deletes: the same contract ------------------------------------------------
+
+def a_loads_b_then_a(mongo, mode, handler, b_deletes):
+    """A loads ``foo``; B deletes it (or changes it) and commits; returns
+    ``(tm_a, dm_a, foo_a)``."""
+    (tm_a, tm_b), (dm_a, dm_b) = writers(mongo, mode, handler)
+    dm_a.root['foo'] = models.Counter(10)
+    tm_a.commit()
+    foo_a = dm_a.root['foo']
+    assert foo_a.value == 10
+    foo_b = dm_b.root['foo']
+    if b_deletes:
+        dm_b.remove(foo_b)
+    else:
+        foo_b.value += 1
+    tm_b.commit()
+    return tm_a, dm_a, foo_a
+
+
+def test_serial_change_of_an_object_deleted_meanwhile(mongo, mode):
+    tm_a, dm_a, foo_a = a_loads_b_then_a(
+        mongo, mode, conflict.SimpleSerialConflictHandler, b_deletes=True)
+    foo_a.value += 5
+    with pytest.raises(interfaces.ConflictError) as info:
+        tm_a.commit()
+    err = info.value
+    assert err.object is foo_a
+    assert err.cur_state is None and err.cur_serial is None
+    assert (err.orig_serial, err.new_serial) == (1, 2)
+    tm_a.abort()
+    assert stored(mongo) == []
+
+
+def test_serial_delete_of_an_object_changed_meanwhile(mongo, mode):
+    tm_a, dm_a, foo_a = a_loads_b_then_a(
+        mongo, mode, conflict.SimpleSerialConflictHandler, b_deletes=False)
+    dm_a.remove(foo_a)
+    with pytest.raises(interfaces.ConflictError) as info:
+        tm_a.commit()
+    err = info.value
+    assert err.object is foo_a
+    assert (err.orig_serial, err.cur_serial) == (1, 2)
+    assert err.new_state is None
+    tm_a.abort()
+    assert stored(mongo) == [11]
+
+
+def test_nocheck_change_of_an_object_deleted_meanwhile(mongo, mode):
+    """Last writer wins: A's replace writes the document again."""
+    tm_a, dm_a, foo_a = a_loads_b_then_a(
+        mongo, mode, conflict.NoCheckConflictHandler, b_deletes=True)
+    foo_a.value += 5
+    tm_a.commit()
+    assert stored(mongo) == [15]
+
+
+def test_nocheck_delete_of_an_object_changed_meanwhile(mongo, mode):
+    tm_a, dm_a, foo_a = a_loads_b_then_a(
+        mongo, mode, conflict.NoCheckConflictHandler, b_deletes=False)
+    dm_a.remove(foo_a)
+    tm_a.commit()
+    assert stored(mongo) == []
+
+
+def test_serial_conflict_found_by_a_flush_before_commit(mongo, mode):
+    """The conflict is the handler's at any flush (a query), not only at
+    commit, and the transaction is doomed."""
+    tm_a, foo_a = a_loads_b_commits_a_commits(
+        mongo, mode, conflict.SimpleSerialConflictHandler)
+    with pytest.raises(interfaces.ConflictError) as info:
+        foo_a._p_jar.flush()
+    assert info.value.object is foo_a
+    assert info.value.cur_serial == 2
+    with pytest.raises(transaction.interfaces.TransactionFailedError):
+        tm_a.commit()
     tm_a.abort()
     assert stored(mongo) == [11]
 

@@ -489,27 +489,88 @@ def test_attempts_retry_a_held_object(backend):
     assert read(backend, 'acct', 'balance') == 111
 
 
-def test_savepoint_rollback_keeps_the_transaction_snapshot(request, backend):
+def open_with(backend, handler):
+    if backend.name == 'zodb' or handler is None:
+        return backend.open()
+    return backend.open(conflict_handler_factory=handler)
+
+
+HANDLERS = [None, conflict.SimpleSerialConflictHandler]
+
+
+@pytest.mark.parametrize('handler', HANDLERS, ids=['nocheck', 'serial'])
+def test_savepoint_rollback_keeps_the_transaction_snapshot(backend, handler):
     """A transaction reads ``foo``, takes a savepoint, changes it; another
-    writer commits ``foo`` meanwhile; the rollback reloads ``foo`` -- from
-    the other writer's commit: server-transaction mode starts a new server
-    transaction (a new snapshot), standalone mode has none.  The
-    transaction read two different committed states of one object.  ZODB
-    reads the state as of the transaction's start again (its snapshot
-    does not move)."""
-    known_gap(request, backend,
-              'a rollback in server-transaction mode starts a new snapshot without re-checking what was read: issue 15',
-              modes=('transactions',))
-    a, foo = stored(backend)
+    writer commits ``foo`` meanwhile; the rollback reloads ``foo``.
+
+    ZODB reads it as of the transaction's start (its snapshot does not
+    move), and so does standalone mode (no snapshot, but the document
+    read is kept).  Server-transaction mode cannot keep the server's
+    snapshot: MongoDB has no partial rollback, so the rollback starts a new
+    server transaction, in a new snapshot.  The honest equivalent: it
+    checks there what the transaction read; ``foo`` changed, so the
+    rollback raises a retryable ``ConflictError`` naming ``foo`` (and, with
+    a serial handler, both serials) and the transaction is doomed.  It
+    never goes on with two committed states of one object.  The retry, in
+    every backend, sees B's commit."""
+    a = open_with(backend, handler)
+    foo = a.root['foo'] = Item('original')
     a.commit()
     assert foo.name == 'original'
     savepoint = a.tm.savepoint()
     foo.other = 'after savepoint'
-    b = backend.open()
+    b = open_with(backend, handler)
     b.root['foo'].name = 'B'
     b.commit()
-    savepoint.rollback()
+    if backend.name == 'transactions':
+        with pytest.raises(interfaces.ConflictError) as info:
+            savepoint.rollback()
+        err = info.value
+        assert err.object is foo
+        assert err.cur_state['name'] == 'B'
+        assert repr(foo._p_oid) in str(err) and 'torn snapshot' in str(err)
+        if handler is not None:
+            assert (err.orig_serial, err.cur_serial) == (1, 2)
+            assert err.orig_state['name'] == 'original'
+        assert a.jar.should_retry(err)
+        with pytest.raises(transaction.interfaces.TransactionFailedError):
+            a.commit()
+    else:
+        savepoint.rollback()
+        assert foo.name == 'original'
+        assert not hasattr(foo, 'other')
+    a.abort()
+    assert foo.name == 'B'
+    foo.name = 'A'
+    a.commit()
+    assert read(backend, 'foo') == 'A'
+
+
+@pytest.mark.parametrize('handler', HANDLERS, ids=['nocheck', 'serial'])
+def test_savepoint_rollback_with_nothing_read_changed_goes_on(
+        backend, handler):
+    """Another writer commits objects the transaction did not read (and
+    adds one): the rollback goes on in every backend, and the transaction
+    commits on top of the other's commit."""
+    a = open_with(backend, handler)
+    foo = a.root['foo'] = Item('original')
+    a.root['bar'] = Item('bar')
+    a.commit()
     assert foo.name == 'original'
+    foo.name = 'before savepoint'
+    savepoint = a.tm.savepoint()
+    foo.other = 'after savepoint'
+    b = backend.open()
+    b.root['bar'].name = 'B'
+    b.root['new'] = Item('new')
+    b.commit()
+    savepoint.rollback()
+    assert foo.name == 'before savepoint'
+    assert not hasattr(foo, 'other')
+    a.commit()
+    assert read(backend, 'foo') == 'before savepoint'
+    assert read(backend, 'bar') == 'B'
+    assert read(backend, 'new') == 'new'
 
 
 def test_standalone_abort_never_undoes_over_a_later_commit(caplog):

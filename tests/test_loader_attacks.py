@@ -75,7 +75,10 @@ def load(mongo, value, place='value', route='load'):
     """Insert ``value`` as a field (or the whole ``_py_state``) of a Holder
     document and load it by ``route``; returns the object."""
     ref = insert(mongo, value, place)
-    dm = mongo.make_datamanager()
+    # A reader of its own (its own transaction, so its own snapshot: data
+    # managers of one client in one transaction share one).
+    dm = mongo.make_datamanager(
+        transaction_manager=transaction.TransactionManager())
     if route == 'find_objects':
         coll = dm.get_collection(mongo.db_name, COLL)
         return list(coll.find_objects({'_id': ref.id}))[0]

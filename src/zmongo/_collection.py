@@ -62,7 +62,13 @@ class _SessionCall:
                 kwargs['filter'] = process_spec(collection, kwargs['filter'])
             elif self._name in ('find', 'find_one', 'find_raw_batches'):
                 args = (process_spec(collection, None),)
+        read = getattr(jar, 'read', None)
         if kwargs.get('session') is None:
+            if read is not None and self._name not in WRITE_METHODS and \
+                    self._name != 'watch':
+                # In the session; a read that finds the server transaction
+                # lost starts a new one and is sent again.
+                return read(self._method, *args, **kwargs)
             kwargs['session'] = jar.op_session(
                 writing=self._name in WRITE_METHODS)
         direct_write = getattr(jar, 'direct_write', None)

@@ -14,22 +14,43 @@ server-transaction mode only their ``_id``), and the write is then pinned
 to exactly those (its filter and'ed with their ``_id``\\ s): their loaded
 objects are turned into ghosts afterwards, a replay sends the same write
 to the same documents, and in standalone mode the undo knows what each one
-was before.  After the write they are read again, so each undo matches
-only the document as this write left it (never a later commit, see
-``_bulk.whole_document_filter``).
+was before.
 
-``bulk_write`` requests are logged for server-transaction mode; standalone
-mode cannot see which documents they change without reading each
-request's filter, so they stay without undo (logged as a warning).
+Standalone undo writes are logged *before* the write is sent
+(write-ahead), so a write whose answer never comes (a cut connection, a
+lost reply) is undone too: each matches only the document as the write
+will have left it (never a later commit, see
+``_bulk.whole_document_filter``), and what that is is known beforehand --
+inserts and replaces write given documents, deletes leave none, and an
+update is first run on a copy of the documents read, in a scratch
+collection dropped at once (:class:`BulkPrediction`; four commands more).
+Once the server answered, the documents are read again and the undo
+writes logged are exactly those of what the write did (so an update whose
+result differs from the copy's, ``$currentDate`` say, is still undone).
+
+``bulk_write`` is logged as its requests in server-transaction mode.  In
+standalone mode its requests are not pinned (a later request may match
+what an earlier one wrote, as pymongo defines); instead the documents
+matching any request's filter (and those its inserts name) are read first
+-- every existing document the bulk can change is among them -- and the
+bulk is first run on a copy of exactly those, in a scratch collection
+that is dropped at once (:class:`BulkPrediction`): what it leaves there is
+what the bulk will leave, and its write-ahead undo writes are those.
 """
 import inspect
+import logging
+import uuid
 
+import bson
+
+import pymongo.errors
 from pymongo import (DeleteMany, DeleteOne, InsertOne, ReplaceOne,
                      UpdateMany, UpdateOne)
 
 from zmongo import _names
 from zmongo._bulk import whole_document_filter
 
+LOG = logging.getLogger(__name__)
 ID = _names.ID
 #: Methods that change at most one document chosen by a filter.
 ONE = frozenset({'replace_one', 'update_one', 'delete_one',
@@ -64,25 +85,43 @@ class DirectWrite:
         self.bound = bind(method, args, kwargs)
         self.arguments = self.bound.arguments
         self.before = {}        # {_id: document before the write}
+        #: What a standalone ``bulk_write`` will leave (BulkPrediction).
+        self.prediction = None
 
     def prepare(self):
         """Read the documents the write may change (one query) and pin the
         write to them: their objects must be reloaded afterwards, and in
         standalone mode their undo needs them as they were (server-
         transaction mode reads only their ``_id``)."""
+        if self.name == 'bulk_write' and self.standalone:
+            self.prediction = BulkPrediction(
+                self.collection, self.arguments['requests'],
+                self.arguments.get('ordered', True),
+                self.arguments.get('session'), let=self.arguments.get('let'))
+            self.before = self.prediction.before
+            return
+        if self.name in ('insert_one', 'insert_many') and self.standalone:
+            self.prediction = Prediction()
+            docs = [self.arguments['document']] if self.name == 'insert_one' \
+                else self.arguments['documents']
+            for doc in docs:
+                self.prediction.insert(doc)
+            return
         if self.name not in ONE | MANY:
             return
         arguments = self.arguments
         spec = arguments.get('filter') or {}
         session = arguments.get('session')
         projection = None if self.standalone else {ID: 1}
+        options = {} if arguments.get('let') is None else \
+            {'let': arguments['let']}
         if self.name in ONE:
             docs = list(self.collection.find(
                 spec, projection, sort=arguments.get('sort'), limit=1,
-                session=session))
+                session=session, **options))
         else:
             docs = list(self.collection.find(spec, projection,
-                                             session=session))
+                                             session=session, **options))
         self.before = {doc[ID]: doc for doc in docs}
         if docs:
             arguments['filter'] = pinned(spec, [doc[ID] for doc in docs])
@@ -90,6 +129,33 @@ class DirectWrite:
             # Nothing matches now: the write must change nothing either
             # (an upsert keeps its filter: it may create one).
             arguments['filter'] = pinned(spec, [_NOTHING])
+        if self.standalone:
+            self.prediction = self._predict()
+
+    def _predict(self):
+        """Standalone mode: what the (pinned) write will leave of the
+        documents read, found before it is sent (see the module
+        docstring).  A document an upsert would create is not known
+        before the answer."""
+        a = self.arguments
+        name = self.name
+        if 'delete' in name:
+            return Prediction()             # gone
+        if 'replace' in name:
+            found = Prediction()
+            for id_ in self.before:
+                doc = dict(a['replacement'])
+                doc[ID] = id_
+                found.after[id_] = doc
+            return found
+        if not self.before:
+            return Prediction()             # changes nothing (or upserts)
+        options = {k: a[k] for k in ('collation', 'array_filters')
+                   if a.get(k) is not None}
+        klass = UpdateMany if name in MANY else UpdateOne
+        return BulkPrediction(self.collection,
+                              [klass(a['filter'], a['update'], **options)],
+                              True, before=self.before, let=a.get('let'))
 
     def call(self):
         return self.method(*self.bound.args, **self.bound.kwargs)
@@ -134,6 +200,10 @@ class DirectWrite:
             ids.extend(doc[ID] for doc in a['documents'])
         elif getattr(result, 'upserted_id', None) is not None:
             ids.append(result.upserted_id)
+        elif self.name == 'bulk_write' and self.prediction is not None:
+            ids.extend(self.prediction.inserted_ids)
+            ids.extend((getattr(result, 'upserted_ids', None) or {})
+                       .values())
         elif self.name.startswith('find_one_and_') and \
                 isinstance(result, dict) and ID in result:
             ids.append(result[ID])
@@ -158,3 +228,122 @@ class DirectWrite:
 
 #: An ``_id`` no document has (a pinned filter matching nothing).
 _NOTHING = {'zmongo_no_document': True}
+
+#: Bulk requests, by what they do (see :func:`request_parts`).
+_REQUEST_KINDS = ((InsertOne, 'insert'), (ReplaceOne, 'replace'),
+                  (UpdateOne, 'update'), (UpdateMany, 'update'),
+                  (DeleteOne, 'delete'), (DeleteMany, 'delete'))
+
+
+def request_parts(request):
+    """``(kind, filter, document)`` of a pymongo bulk request: kind is
+    ``'insert'``, ``'replace'``, ``'update'`` or ``'delete'``.
+
+    pymongo offers no public way to read a request back; its request
+    classes have kept their constructor's arguments as ``_filter`` and
+    ``_doc`` since pymongo 3, and this is the one place that reads them.
+    A request of another kind is refused (its undo could not be known).
+    """
+    for klass, kind in _REQUEST_KINDS:
+        if isinstance(request, klass):
+            break
+    else:
+        raise TypeError(
+            'bulk_write through a standalone data manager\'s collection '
+            'wrapper cannot undo %r: only InsertOne, ReplaceOne, UpdateOne, '
+            'UpdateMany, DeleteOne and DeleteMany requests' % (request,))
+    try:
+        doc = None if kind == 'delete' else getattr(request, '_doc')
+        spec = None if kind == 'insert' else getattr(request, '_filter')
+    except AttributeError:
+        raise TypeError(
+            'cannot read %r back (this pymongo, %s, keeps its requests\' '
+            'filter and document elsewhere): its undo cannot be known' % (
+                request, pymongo.version)) from None
+    return kind, spec, doc
+
+
+class Prediction:
+    r"""What a write will leave, found before it is sent: ``after``
+    (``{_id: document}``; a document read before and absent here is
+    deleted) and the ``_id``\ s of the documents it inserts."""
+
+    def __init__(self):
+        self.after = {}
+        self.inserted_ids = []
+
+    def insert(self, doc):
+        """``doc`` is inserted: it gets its ``_id`` now if it has none (as
+        pymongo would give it one), so the undo can name it."""
+        if ID not in doc:
+            doc[ID] = bson.ObjectId()
+        self.inserted_ids.append(doc[ID])
+        self.after[doc[ID]] = doc
+
+
+class BulkPrediction(Prediction):
+    r"""What a ``bulk_write`` of ``requests`` to ``collection`` will leave,
+    found before it is sent (standalone mode, see the module docstring).
+
+    ``before``: ``{_id: document}`` of every existing document it may
+    change; ``inserted_ids``: the ``_id``\ s its inserts write (given to
+    documents that had none, as pymongo would, so the run on the copy and
+    the real one agree); ``after``: ``{_id: document}`` as the bulk will
+    leave the documents of ``before`` and ``inserted_ids`` (absent:
+    deleted or never written).  Documents an upsert creates are known only
+    from the server's answer.
+    """
+
+    def __init__(self, collection, requests, ordered, session=None,
+                 before=None, let=None):
+        super().__init__()
+        self._options = {} if let is None else {'let': let}
+        filters = []
+        for request in requests:
+            kind, spec, doc = request_parts(request)
+            if kind == 'insert':
+                self.insert(doc)
+            else:
+                filters.append(spec or {})
+        if self.inserted_ids:
+            filters.append({ID: {'$in': self.inserted_ids}})
+        if before is None:
+            before = {}
+            if filters:
+                before = {doc[ID]: doc for doc in collection.find(
+                    {'$or': filters}, session=session, **self._options)}
+        self.before = before
+        self.after = self._run_on_a_copy(collection, requests, ordered)
+
+    def _run_on_a_copy(self, collection, requests, ordered):
+        scratch = collection.database.get_collection(
+            'zmongo_undo_%s' % uuid.uuid4().hex,
+            codec_options=collection.codec_options,
+            write_concern=collection.write_concern)
+        try:
+            if self.before:
+                scratch.insert_many(list(self.before.values()))
+            try:
+                scratch.bulk_write(list(requests), ordered=ordered,
+                                   **self._options)
+            except pymongo.errors.OperationFailure:
+                # The real bulk stops (or skips) alike; a difference (a
+                # unique index or a hint the copy lacks) only makes an undo
+                # write find its document otherwise and leave it (logged),
+                # and once the real one is answered its documents are read
+                # back anyway.
+                pass
+            known = set(self.before) | set(self.inserted_ids)
+            return {doc[ID]: doc for doc in scratch.find()
+                    if doc[ID] in known}
+        finally:
+            try:
+                scratch.drop()
+            except pymongo.errors.PyMongoError:
+                # The server went away in the middle: the write itself
+                # fails next (or failed); the copy is left over.
+                LOG.warning('could not drop %s.%s, the scratch copy of the '
+                            'documents a write through the collection '
+                            'wrapper of %s was about to change; drop it by '
+                            'hand', scratch.database.name, scratch.name,
+                            collection.name, exc_info=True)

@@ -19,6 +19,7 @@ forgets the records of collected objects (see ``_identitymap``), and all of
 them at the end of the transaction.
 """
 import hashlib
+import struct
 
 import bson
 from bson.raw_bson import RawBSONDocument
@@ -52,6 +53,9 @@ class DocumentStates:
         self._digests = {}
         self._shard_values = {}
         self._encoded_references = {}
+        # What documents read were, whose objects were let go (see
+        # ``let_go``): {(database, collection): _Reads}.
+        self._let_go = {}
 
     # -- reading ---------------------------------------------------------------
 
@@ -100,6 +104,47 @@ class DocumentStates:
         self._original.pop(dbref, None)
         self._digests.pop(dbref, None)
         self._shard_values.pop(dbref, None)
+
+    def let_go(self, dbref):
+        """Like ``forget``, but what the document was as this transaction
+        read it is kept, compactly, until the transaction ends: in
+        server-transaction mode a new server transaction checks everything
+        the transaction read, objects it let go of included."""
+        doc = self._original.get(dbref)
+        field = self._handler.field_name
+        if doc is None:
+            digest = self._digests.get(dbref)
+            mark = None if digest is None else b'd' + digest[:8]
+        elif field and isinstance(doc.get(field), int):
+            # A version number is cheaper than a digest of the document.
+            mark = b's' + struct.pack('>q', doc[field])
+        else:
+            mark = b'd' + self._digest(doc)[:8]
+        self.forget(dbref)
+        if mark is not None:
+            key = (dbref.database, dbref.collection)
+            reads = self._let_go.get(key)
+            if reads is None:
+                reads = self._let_go[key] = _Reads()
+            reads.add(dbref.id, mark)
+
+    def read_before(self):
+        """``(DBRef, mark)`` of the documents read whose objects were let
+        go (a document let go twice may come twice)."""
+        for (db_name, coll_name), reads in self._let_go.items():
+            for id_, mark in reads.items():
+                yield bson.DBRef(coll_name, id_, db_name), mark
+
+    def matches(self, mark, doc):
+        """Whether ``doc`` (found now) is the document ``mark`` (from
+        ``read_before``) was taken of."""
+        if doc is None:
+            return False
+        if mark[:1] == b's':
+            serial = doc.get(self._handler.field_name)
+            return isinstance(serial, int) and \
+                struct.pack('>q', serial) == mark[1:]
+        return self._digest(doc)[:8] == mark[1:]
 
     def forget_written(self, dbref):
         """What this transaction wrote to ``dbref`` was rolled back: its
@@ -166,3 +211,31 @@ class DocumentStates:
             return self._handler.is_same(obj, latest, doc)
         digest = self._digests.get(obj._p_oid)
         return digest is not None and digest == self._digest(doc)
+
+
+class _Reads:
+    """Documents of one collection that a transaction read and let go of,
+    with a 9-byte mark each (a serial or a digest), packed: a transaction
+    that walks a collection keeps about 21 bytes per document of it, not
+    a ``DBRef`` and a record."""
+
+    __slots__ = ('_oids', '_marks', '_others')
+
+    def __init__(self):
+        self._oids = bytearray()        # 12 bytes per ObjectId
+        self._marks = bytearray()       # 9 bytes per ObjectId
+        self._others = {}               # other _ids: {id: mark}
+
+    def add(self, id_, mark):
+        if type(id_) is bson.ObjectId:
+            self._oids += id_.binary
+            self._marks += mark
+        else:
+            self._others.setdefault(id_, mark)
+
+    def items(self):
+        oids, marks = bytes(self._oids), bytes(self._marks)
+        for i in range(len(oids) // 12):
+            yield (bson.ObjectId(oids[12 * i:12 * i + 12]),
+                   marks[9 * i:9 * i + 9])
+        yield from self._others.items()

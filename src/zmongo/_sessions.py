@@ -1,9 +1,22 @@
-"""The server side of a data manager's transaction.
+r"""The server side of a data manager's transaction.
 
 :func:`server_supports_transactions` tells the two commit modes apart from
 the server's ``hello`` answer.  :class:`ServerTransaction` owns the client
 session every read and write of a data manager runs in and, in
 server-transaction mode, the server transaction in it.
+
+Several data managers over one client that join one transaction (two
+``MongoDataManager``\ s, or two providers with one client) share one
+``ServerTransaction`` (:func:`shared_server_transaction`, kept in the
+transaction's own ``data``): one session, one server transaction, and one
+``commitTransaction``, sent when the last of them has voted -- never two
+commits on one client, the second of which could fail after the first.
+
+:class:`RestartingCursor` runs a query in the server transaction and, when
+the server lost that transaction (its transaction lifetime, a write
+conflict), lets the data manager start a new one and sends the query
+again, passing over what it had returned if the new snapshot returns the
+same.
 
 Standalone mode undoes an aborted transaction's writes itself; when the
 server cannot be reached at that moment, the undo writes wait in
@@ -12,11 +25,16 @@ next operation, so once the server is back the database holds none of the
 aborted transaction.  (A process that dies first takes them along: that is
 what server-transaction mode is for.)
 """
+import hashlib
 import logging
 import threading
 import weakref
 
+import bson
+import bson.errors
+
 import pymongo
+import pymongo.cursor
 import pymongo.errors
 from pymongo.read_concern import ReadConcern
 
@@ -67,6 +85,63 @@ class ServerTransaction:
         #: How many server transactions were started (a new one is a new
         #: snapshot: the document cache's view of the old one ends).
         self.started = 0
+        # The data managers sharing it, in the order they joined, and the
+        # ids of those that voted.
+        self._members = []
+        self._voted = set()
+        #: Why the members must start a new server transaction (and send
+        #: their logs again) before their next operation: one of them
+        #: aborted while the others go on.  None when it is sound.
+        self.broken = None
+
+    @property
+    def settings(self):
+        """What a server transaction is started with: data managers that
+        share one must agree on it."""
+        return {'write_concern': self._write_concern,
+                'read_concern': self._read_concern,
+                'read_preference': self._read_preference,
+                'transaction_timeout': self._timeout}
+
+    # -- the data managers sharing it ------------------------------------------
+
+    @property
+    def members(self):
+        """The data managers sharing this server transaction."""
+        return list(self._members)
+
+    def join(self, member):
+        if not any(m is member for m in self._members):
+            self._members.append(member)
+
+    def leave(self, member):
+        """``member`` is done with this transaction (it finished or
+        aborted); the session ends with the last member."""
+        self._members = [m for m in self._members if m is not member]
+        self._voted.discard(id(member))
+        if not self._members:
+            self.end()
+
+    def vote(self, member):
+        """``member`` has written everything; True when every member has:
+        then (and only then) the server transaction may commit."""
+        self._voted.add(id(member))
+        return all(id(m) in self._voted for m in self._members)
+
+    def abort_for(self, member):
+        """``member`` aborts.  The server transaction goes, with what every
+        member wrote in it; members that go on (the transaction rolled
+        back to a savepoint taken before ``member`` joined it) are told
+        to start a new one first (:attr:`broken`)."""
+        running = self.in_transaction
+        self.abort()
+        if running and any(m is not member for m in self._members):
+            self.broken = '%r, which shared it, aborted' % (member,)
+
+    @property
+    def current(self):
+        """The session, if one was started (else None)."""
+        return self._session
 
     @property
     def in_transaction(self):
@@ -139,6 +214,162 @@ class ServerTransaction:
             session.end_session()
         except pymongo.errors.PyMongoError:
             LOG.warning('could not end MongoDB session', exc_info=True)
+
+
+#: Where a transaction's ``data`` keeps the server transactions of its
+#: clients (``{id(client): ServerTransaction}``).
+_SHARED = object()
+
+
+def shared_server_transaction(txn, client, make):
+    """The ``ServerTransaction`` that the data managers of ``client`` in
+    the transaction ``txn`` share (``make()`` makes the first)."""
+    try:
+        shared = txn.data(_SHARED)
+    except KeyError:
+        shared = {}
+        txn.set_data(_SHARED, shared)
+    server = shared.get(id(client))
+    if server is None or server._client is not client:
+        server = shared[id(client)] = make()
+    return server
+
+
+def _mark(doc):
+    """What a cursor remembers of a document it returned, to tell after a
+    restart whether the new snapshot returns the same: its ``_id`` (cheap;
+    what the objects loaded from it hold is checked by the data manager),
+    else a digest of it."""
+    try:
+        return b'i' + repr(doc['_id']).encode('utf-8', 'replace')
+    except (KeyError, TypeError, IndexError):
+        return b'd' + _digest(doc)
+
+
+class _Returned:
+    """What a cursor returned, in constant memory: how many documents and
+    a running hash of their marks."""
+
+    def __init__(self):
+        self.count = 0
+        self._hash = hashlib.blake2b(digest_size=16)
+
+    def add(self, doc):
+        self.count += 1
+        mark = _mark(doc)
+        self._hash.update(len(mark).to_bytes(4, 'big') + mark)
+
+    def digest(self):
+        return self._hash.digest()
+
+
+def _digest(doc):
+    raw = doc if isinstance(doc, bytes) else getattr(doc, 'raw', None)
+    if raw is None:
+        try:
+            raw = bson.encode(doc)
+        except (bson.errors.BSONError, TypeError, ValueError):
+            raw = repr(doc).encode('utf-8', 'replace')
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+class RestartingCursor:
+    r"""A cursor of a data manager's session that outlives the loss of the
+    server transaction it reads in.
+
+    Server transactions end when the server says so -- after its
+    transaction lifetime, or aborted by a write conflict.  When that meets
+    a query, ``restart(error, restarts)`` starts a new server transaction
+    (checking what the transaction read so far) and the query is sent
+    again (a clone of it).  If it had returned documents already, the new
+    answer must begin with the same documents (their ``_id``\ s, or a
+    digest where a projection left out the ``_id``): they are passed over
+    and the cursor goes on; if they differ, the
+    consumer would see two snapshots, and ``restart(error, restarts,
+    torn=True)`` decides (zmongo raises a retryable ``ConflictError``).
+    ``restart`` returns False for an error that is not a lost server
+    transaction: that error is raised as it is.
+
+    Everything else is the pymongo cursor's; its chaining methods
+    (``sort``, ``limit``, ...) return this cursor.
+    """
+
+    def __init__(self, cursor, restart):
+        self._cursor = cursor
+        self._restart = restart
+        self._restarts = 0
+        self._returned = _Returned()
+
+    @property
+    def cursor(self):
+        """The pymongo cursor in use now."""
+        return self._cursor
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while True:
+            try:
+                doc = next(self._cursor)
+            except pymongo.errors.OperationFailure as err:
+                self._restarts += 1
+                if not self._restart(err, self._restarts):
+                    raise
+                self._cursor = self._cursor.clone()
+                if self._returned.count and not self._same_start():
+                    self._restart(err, self._restarts, torn=True)
+                    raise
+                continue
+            self._returned.add(doc)
+            return doc
+
+    def _same_start(self):
+        """Pass over what was returned before the restart, if the new
+        snapshot returns exactly that."""
+        again = _Returned()
+        try:
+            while again.count < self._returned.count:
+                again.add(next(self._cursor))
+        except (StopIteration, pymongo.errors.OperationFailure):
+            return False
+        return again.digest() == self._returned.digest()
+
+    next = __next__
+
+    def clone(self):
+        return RestartingCursor(self._cursor.clone(), self._restart)
+
+    def __getitem__(self, index):
+        found = self._cursor[index]
+        return self if found is self._cursor else found
+
+    def __getattr__(self, name):
+        attr = getattr(self._cursor, name)
+        if not callable(attr):
+            return attr
+
+        def chained(*args, **kwargs):
+            found = attr(*args, **kwargs)
+            return self if found is self._cursor else found
+        return chained
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self._cursor.close()
+
+    def __repr__(self):
+        return '<RestartingCursor %r>' % (self._cursor,)
+
+
+def restartable(result, restart):
+    """``result`` of a read, made to outlive a lost server transaction if
+    it is a (lazy) pymongo cursor."""
+    if isinstance(result, pymongo.cursor.Cursor):
+        return RestartingCursor(result, restart)
+    return result
 
 
 class UnreachedUndo:

@@ -549,8 +549,7 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
                                unique=self._m_unique_lookup(raw))
             doc = docs[0] if docs else None
         else:
-            doc = raw.find_one(_process_spec(raw, filter_), *args,
-                               session=jar.op_session())
+            doc = jar.read(raw.find_one, _process_spec(raw, filter_), *args)
         if doc is None or not self._m_removed_here(jar, db_name, coll_name,
                                                    doc):
             return doc
@@ -907,8 +906,8 @@ class MongoContainer(_contained.Contained, persistent.Persistent):
             # Like keyed lookups: what is pending is new items containers
             # answer for themselves (added to the names below).
             raw = coll.collection
-            docs = raw.find(_process_spec(raw, filter_), projection,
-                            session=jar.op_session())
+            docs = jar.read(raw.find, _process_spec(raw, filter_),
+                            projection)
         names = {self._m_name_of(doc)
                  for doc in docs.limit(NAME_SNAPSHOT_LIMIT + 1)}
         if len(names) > NAME_SNAPSHOT_LIMIT:

@@ -38,7 +38,9 @@ The parts, each in a module of its own: the identity map
 unit of work and its planning (``_unitofwork``), sending writes and reading
 the server's answer (``_bulk``), the write log for rollbacks
 (``_writelog``), and the client session and server transaction
-(``_sessions``).  This module is the ``IDataManager`` face over them.
+(``_sessions``; data managers of one client in one transaction share
+them: one commit, sent by the last to vote).  This module is the
+``IDataManager`` face over them.
 """
 import logging
 import weakref
@@ -74,7 +76,9 @@ from zmongo._namemap import NameMap
 from zmongo._root import Root
 from zmongo._sessions import UNREACHED_UNDO
 from zmongo._sessions import ServerTransaction
+from zmongo._sessions import restartable
 from zmongo._sessions import server_supports_transactions
+from zmongo._sessions import shared_server_transaction
 from zmongo._unitofwork import UnitOfWork
 from zmongo._unitofwork import document_owner
 from zmongo._unitofwork import plan_writes
@@ -199,10 +203,9 @@ class MongoDataManager:
         self._writer = serialize.ObjectWriter(self)
         self.root = Root(self, root_database, root_collection)
         self._document_cache = document_cache
-        self._server = ServerTransaction(
-            conn, write_concern=self.write_concern,
-            read_concern=read_concern, read_preference=read_preference,
-            timeout=transaction_timeout)
+        # Until it joins a transaction; then the one it shares with the
+        # other data managers of its client in that transaction.
+        self._server = self._new_server_transaction()
         # Outlives transactions, as a ZODB Connection's cache does: objects
         # keep their identity (never their state) from one to the next.
         self._identity = IdentityMap()
@@ -299,7 +302,7 @@ class MongoDataManager:
         Every object loaded becomes a ghost, keeping its identity: nothing
         it held can be known to be current any more.
         """
-        self._server.end()
+        self._server.leave(self)
         self._clear_transaction_state()
         self._invalidate(self._identity.values(), 'the transaction')
         self._identity.take_collected()
@@ -307,7 +310,7 @@ class MongoDataManager:
     def _forget_collected(self):
         """Drop what was kept about documents whose objects are gone."""
         for dbref in self._identity.take_collected():
-            self._states.forget(dbref)
+            self._let_go_of(dbref)
             self._locations.pop(dbref, None)
 
     def _invalidate(self, objects, why):
@@ -359,6 +362,15 @@ class MongoDataManager:
             return
         obj._p_deactivate()
         if obj._p_changed is None:
+            self._let_go_of(dbref)
+
+    def _let_go_of(self, dbref):
+        """The object of ``dbref`` is gone, or a ghost: its document need
+        not be kept -- but in server-transaction mode what it was read as
+        is checked when a new server transaction starts."""
+        if self._transactions:
+            self._states.let_go(dbref)
+        else:
             self._states.forget(dbref)
 
     def cacheMinimize(self):
@@ -397,11 +409,72 @@ class MongoDataManager:
         if UNREACHED_UNDO:
             UNREACHED_UNDO.send(self._conn, self.raw_collection)
         self._join()
+        if self._server.broken is not None and self.uses_transactions:
+            self._restart_broken()
         session = self._server.session(self.uses_transactions, writing)
         if self._view is not None:
             self._view.begin(self._conn, session, self._server.started,
                              self.uses_transactions)
         return session
+
+    def read(self, method, *args, **kwargs):
+        """``method(*args, **kwargs)``, a reading method of a pymongo
+        collection, in this data manager's session.
+
+        In server-transaction mode a read that finds the server transaction
+        lost (expired after the server's transaction lifetime, aborted by a
+        write conflict) starts a new one as a flush does -- the write log
+        sent again, the objects read so far checked -- and is sent again,
+        at most ``MAX_RESTARTS`` times.  A cursor (``find``) does so at any
+        batch, passing over what it had returned if the new snapshot
+        returns the same (see ``_sessions.RestartingCursor``).
+        """
+        kwargs['session'] = self.op_session()
+        if not self.uses_transactions:
+            return method(*args, **kwargs)
+        restarts = 0
+        while True:
+            try:
+                return restartable(method(*args, **kwargs),
+                                   self._read_lost)
+            except pymongo.errors.OperationFailure as err:
+                restarts += 1
+                if not self._read_lost(err, restarts):
+                    raise
+                kwargs['session'] = self.op_session()
+
+    def _read_lost(self, err, restarts, torn=False):
+        """A read met ``err``: if it says the server transaction was lost,
+        start a new one (True: send the read again).  A query that had
+        returned documents and whose new answer does not begin with them
+        (``torn``) is a retryable ``ConflictError`` that dooms the
+        transaction."""
+        if not lost_transaction(err) or not self.uses_transactions:
+            return False
+        if not torn:
+            self._refuse_if_failed()
+        reason = str(err)[:300]
+        try:
+            if torn:
+                raise interfaces.ConflictError(
+                    'the server transaction was lost in the middle of a '
+                    'query (%s), and in the new one the query does not '
+                    'return what it had returned: the rest would come from '
+                    'another snapshot; retry the transaction' % (reason,)) \
+                    from err
+            self._restart(reason, restarts, cause=err)
+        except BaseException as failed:
+            self._work.failure = failed
+            raise
+        return True
+
+    def _restart_broken(self):
+        reason, self._server.broken = self._server.broken, None
+        try:
+            self._restart(reason, 1)
+        except BaseException as failed:
+            self._work.failure = failed
+            raise
 
     @property
     def in_server_transaction(self):
@@ -430,12 +503,48 @@ class MongoDataManager:
         collections[(db_name, coll_name)] = (settings, coll)
         return coll
 
+    def _new_server_transaction(self):
+        return ServerTransaction(
+            self._conn, write_concern=self.write_concern,
+            read_concern=self.read_concern,
+            read_preference=self.read_preference,
+            timeout=self.transaction_timeout)
+
     def _join(self):
         if self._needs_to_join:
             txn = self.transaction_manager.get()
+            server = shared_server_transaction(
+                txn, self._conn, self._new_server_transaction)
+            self._admit(server)
             txn.join(self)
+            server.join(self)
+            self._server = server
             self._joined_transaction = txn
             self._needs_to_join = False
+
+    def _admit(self, server):
+        """Data managers of one client in one transaction share its server
+        transaction (one session, one commit): refuse one whose settings
+        would need another."""
+        others = [m for m in server.members if m is not self]
+        if not others:
+            return
+        other = others[0]
+        mine = self._new_server_transaction().settings
+        mine['transactions'] = self.uses_transactions
+        theirs = dict(server.settings,
+                      transactions=other.uses_transactions)
+        differ = sorted(k for k in mine if mine[k] != theirs[k])
+        if differ:
+            raise ValueError(
+                'cannot join %r to the transaction: %r, on the same '
+                'MongoClient, joined it first, and the data managers of one '
+                'client in one transaction share one session and one server '
+                'transaction (one commit), so they must agree on %s; '
+                'theirs: %s, this one\'s: %s' % (
+                    self, other, ', '.join(differ),
+                    ', '.join('%s=%r' % (k, theirs[k]) for k in differ),
+                    ', '.join('%s=%r' % (k, mine[k]) for k in differ)))
 
     # -- collections -----------------------------------------------------------
 
@@ -502,8 +611,7 @@ class MongoDataManager:
         else:
             coll = self._raw_bson_collection(dbref.database,
                                              dbref.collection)
-        doc = coll.find_one({_names.ID: dbref.id},
-                            session=self.op_session())
+        doc = self.read(coll.find_one, {_names.ID: dbref.id})
         if doc is None:
             raise interfaces.DocumentNotFoundError(
                 'no document with _id %r in %s.%s' % (
@@ -578,17 +686,18 @@ class MongoDataManager:
                 if found is not None:
                     return [bson.decode(raw, codec) for raw in found[1]]
         coll = self.raw_collection(db_name, coll_name)
-        session = self.op_session()
         if view is None:
             if one:
-                doc = coll.find_one(spec, projection, session=session)
+                doc = self.read(coll.find_one, spec, projection)
                 return [] if doc is None else [doc]
-            return list(coll.find(spec, projection, session=session))
+            return list(self.read(coll.find, spec, projection))
         coll = self._raw_bson_collection(db_name, coll_name)
-        cursor = coll.find(spec, projection, session=session)
         if one:
-            cursor = cursor.limit(-1)
-        raws = [doc.raw for doc in cursor]
+            found = self.read(coll.find_one, spec, projection)
+            raws = [] if found is None else [found.raw]
+        else:
+            raws = [doc.raw for doc in self.read(coll.find, spec,
+                                                 projection)]
         docs = [bson.decode(raw, codec) for raw in raws]
         if self._readable_view() is view and view.after_read():
             if projection is None:
@@ -623,7 +732,7 @@ class MongoDataManager:
                 if found is not None:
                     return found[1]
         coll = self.raw_collection(db_name, coll_name)
-        count = coll.count_documents(spec, session=self.op_session())
+        count = self.read(coll.count_documents, spec)
         if view is not None and self._readable_view() is view and \
                 view.after_read():
             view.cache.put_answer(view.epoch, view.lo, namespace, query,
@@ -815,35 +924,72 @@ class MongoDataManager:
         write and a later change of theirs is stored on top of it instead
         of replacing it."""
         self._join()
-        write = _direct.DirectWrite(collection, name, method, args, kwargs,
-                                    not self.uses_transactions)
-        write.prepare()
-        result = write.call()
         namespace = (collection.database.name, collection.name)
-        ids = write.touched_ids(result)
+        restarts = 0
+        while True:
+            write = _direct.DirectWrite(collection, name, method, args,
+                                        kwargs, not self.uses_transactions)
+            mark = self._log.mark()
+            try:
+                write.prepare()
+                if write.prediction is not None:
+                    # Write-ahead: undone even if no answer comes back.
+                    for op in write.undo_ops(write.prediction.after):
+                        self._log.append(namespace, None, op, op)
+                result = write.call()
+                break
+            except pymongo.errors.OperationFailure as err:
+                if write.prediction is not None:
+                    # Standalone, answered: part of it may have been
+                    # applied (a bulk, an update_many); what is read.
+                    self._log.truncate(mark)
+                    details = getattr(err, 'details', None) or {}
+                    upserted = [u['_id'] for u in
+                                details.get('upserted') or ()
+                                if isinstance(u, dict) and '_id' in u]
+                    self._log_direct_undo(write, kwargs, namespace,
+                                          upserted)
+                    raise
+                # A lost server transaction applied none of it: start a
+                # new one and send it again (in our session only).
+                restarts += 1
+                if kwargs.get('session') is not self._server.current or \
+                        not self._read_lost(err, restarts):
+                    raise
+                kwargs['session'] = self.op_session(writing=True)
+            except pymongo.errors.PyMongoError:
+                # No answer: any part of it may have been applied; the
+                # write-ahead undo writes (if any) stay in the log.
+                self._invalidate_written(collection, write.touched_ids(None))
+                raise
         if self.uses_transactions:
             for op in write.replay_ops(result):
                 self._log.append(namespace, None, op, None)
-        elif name == 'bulk_write':
-            LOG.warning('bulk_write through the collection wrapper of '
-                        '%s.%s cannot be undone in standalone mode (its '
-                        'documents are not known before it runs); use the '
-                        'single-write methods for writes an abort must '
-                        'undo', *namespace)
+            self._invalidate_written(collection, write.touched_ids(result))
         else:
-            after = {}
-            if ids:
-                after = {doc[_names.ID]: doc for doc in collection.find(
-                    {_names.ID: {'$in': ids}},
-                    session=kwargs.get('session'))}
-            for op in write.undo_ops(after):
-                self._log.append(namespace, None, op, op)
-            for id_ in ids:
-                dbref = _oid.oid(collection.name, id_,
-                                 collection.database.name)
-                if self._states.latest(dbref) is not None:
-                    if id_ in after:
-                        self._states.set_latest(dbref, after[id_])
+            self._log.truncate(mark)
+            self._log_direct_undo(write, kwargs, namespace,
+                                  extra=write.touched_ids(result))
+        return result
+
+    def _log_direct_undo(self, write, kwargs, namespace, extra=()):
+        """Standalone mode: read the documents ``write`` changed, as it left
+        them, and log the writes that undo exactly that."""
+        collection = write.collection
+        ids = list(dict.fromkeys(write.touched_ids(None) + list(extra)))
+        after = {}
+        if ids:
+            after = {doc[_names.ID]: doc for doc in collection.find(
+                {_names.ID: {'$in': ids}}, session=kwargs.get('session'))}
+        for op in write.undo_ops(after):
+            self._log.append(namespace, None, op, op)
+        for id_ in ids:
+            dbref = _oid.oid(collection.name, id_, collection.database.name)
+            if self._states.latest(dbref) is not None and id_ in after:
+                self._states.set_latest(dbref, after[id_])
+        self._invalidate_written(collection, ids)
+
+    def _invalidate_written(self, collection, ids):
         stale = []
         for id_ in ids:
             obj = self._identity.get(_oid.oid(collection.name, id_,
@@ -851,7 +997,6 @@ class MongoDataManager:
             if obj is not None:
                 stale.append(obj)
         self._invalidate(stale, 'a write through the collection wrapper')
-        return result
 
     # -- flushing --------------------------------------------------------------
 
@@ -1058,9 +1203,11 @@ class MongoDataManager:
             if self.uses_transactions:
                 self._log.truncate(state.mark)
                 if self._server.in_transaction:
-                    self._server.abort()
-                    if self._log:
-                        self._restart('savepoint rollback', 0)
+                    # MongoDB has no partial rollback: a new server
+                    # transaction, sent the log up to the savepoint.  Its
+                    # snapshot is a new one, so what was read before is
+                    # checked in it: ZODB's snapshot does not move.
+                    self._restart('savepoint rollback', 0)
             else:
                 self._undo_writes(state.mark, queue_unreached=False)
         except BaseException as err:
@@ -1093,7 +1240,7 @@ class MongoDataManager:
         logged write is sent as it was first sent, filtered on its expected
         serial.
         """
-        session = self.op_session(writing=True)
+        session = self.op_session(writing=bool(self._log or pending))
         self._check_snapshot(session, pending)
         for (db_name, coll_name), ops in self._log.replay():
             coll = self.raw_collection(db_name, coll_name)
@@ -1110,6 +1257,7 @@ class MongoDataManager:
 
     def _check_snapshot(self, session, pending=()):
         handler = self.conflict_handler
+        self._forget_collected()        # (what they read is kept)
         written = self._log.written()
         replaced = {}
         for _, writes in pending:
@@ -1125,10 +1273,20 @@ class MongoDataManager:
             by_collection.setdefault(
                 (dbref.database, dbref.collection), []).append(dbref)
 
+        held = set()
         for dbref, obj in self._identity.items():
-            if dbref not in written and dbref not in writing and \
-                    obj._p_changed is not None:
-                check(dbref)
+            if obj._p_changed is not None:
+                held.add(dbref)
+                if dbref not in written and dbref not in writing:
+                    check(dbref)
+        # Read, and let go of since (collected, or a ghost again).
+        let_go = {}
+        for dbref, mark in self._states.read_before():
+            if dbref not in held and dbref not in written and \
+                    dbref not in writing:
+                if dbref not in let_go:
+                    check(dbref)
+                let_go[dbref] = mark
         if handler.detects_conflicts:
             for dbref in set(written) | set(replaced):
                 if self._states.has_original(dbref) and \
@@ -1136,21 +1294,32 @@ class MongoDataManager:
                     check(dbref)
         for (db_name, coll_name), dbrefs in by_collection.items():
             coll = self.raw_collection(db_name, coll_name)
-            found = {doc[_names.ID]: doc for doc in coll.find(
-                {_names.ID: {'$in': [d.id for d in dbrefs]}},
-                session=session)}
+            try:
+                found = {doc[_names.ID]: doc for doc in coll.find(
+                    {_names.ID: {'$in': [d.id for d in dbrefs]}},
+                    session=session)}
+            except pymongo.errors.OperationFailure as err:
+                if lost_transaction(err):
+                    raise TransactionLost((db_name, coll_name),
+                                          str(err)[:300]) from err
+                raise
             for dbref in dbrefs:
                 cur = found.get(dbref.id)
-                if self._states.read_as(dbref, cur) is not False:
+                same = self._states.read_as(dbref, cur)
+                if same is None and dbref in let_go:
+                    same = self._states.matches(let_go[dbref], cur)
+                if same is not False:
                     continue
                 obj = self._identity.get(dbref)
                 orig = self._states.original(dbref)
                 if dbref not in written and dbref not in replaced:
                     raise interfaces.ConflictError(
-                        '%r changed in %s.%s since this transaction read it, '
-                        'and the server transaction had to be started again '
-                        '(it would see a torn snapshot); retry the '
-                        'transaction' % (obj, db_name, coll_name),
+                        '%r (%r) changed in %s.%s since this transaction '
+                        'read it, and the server transaction had to be '
+                        'started again (%s): it would see a torn snapshot; '
+                        'retry the transaction' % (
+                            dbref if obj is None else obj, dbref.id,
+                            db_name, coll_name, self._restart_reason),
                         obj, orig, cur, None)
                 writes, new = replaced.get(dbref, (None, written.get(dbref)))
                 if cur is not None and handler.resolve(obj, orig, cur, new):
@@ -1164,23 +1333,35 @@ class MongoDataManager:
                     continue
                 raise handler.conflict_error_factory(obj, orig, cur, new)
 
+    #: Why the server transaction is being started again (for messages).
+    _restart_reason = None
+
     def _restart(self, reason, restarts, pending=(), cause=None):
         """The server transaction was lost (``reason``, the server's
-        ``cause``): start a new one and send the log again (at most
-        ``MAX_RESTARTS`` times in a flush or commit)."""
+        ``cause``), or a savepoint rollback needs a new one: start a new
+        one and send the log again (at most ``MAX_RESTARTS`` times in a
+        flush, a read or a commit).  Data managers sharing the server
+        transaction (one client, one transaction) lost their writes too:
+        each sends its log again and checks what it read."""
         if restarts > MAX_RESTARTS:
             raise interfaces.ConflictError(
                 'the server transaction was lost %d times in a row, the '
                 'last time because of: %s; retry the transaction' % (
                     restarts, reason)) from cause
-        LOG.info('the server transaction was lost (%s); starting a new one '
-                 'and sending the %d writes of this transaction again '
-                 '(%d of at most %d)', reason, len(self._log), restarts,
-                 MAX_RESTARTS)
+        if restarts:
+            LOG.info('the server transaction was lost (%s); starting a new '
+                     'one and sending the %d writes of this transaction '
+                     'again (%d of at most %d)', reason, len(self._log),
+                     restarts, MAX_RESTARTS)
+        else:
+            LOG.debug('starting a new server transaction (%s) and sending '
+                      'the %d writes of this transaction again', reason,
+                      len(self._log))
         self._server.abort()
+        self._server.broken = None
         while True:
             try:
-                return self._replay_log(pending)
+                return self._replay_all(reason, pending)
             except TransactionLost as lost:
                 restarts += 1
                 if restarts > MAX_RESTARTS:
@@ -1193,12 +1374,39 @@ class MongoDataManager:
                          'starting a new one (%d of at most %d)',
                          lost.reason, restarts, MAX_RESTARTS)
                 self._server.abort()
+                reason = lost.reason
+
+    def _replay_all(self, reason, pending):
+        """Send the logs of every data manager in the server transaction
+        again (this one's with the running flush's ``pending``)."""
+        members = self._server.members
+        if not any(m is self for m in members):
+            members.append(self)
+        session = None
+        for member in members:
+            member._restart_reason = reason
+            try:
+                found = member._replay_log(
+                    pending if member is self else ())
+            finally:
+                member._restart_reason = None
+            if member is self:
+                session = found
+        return session
+
+    def _flush_sharers(self):
+        """Write what other data managers of the server transaction have
+        pending (merges their handlers made while their logs were sent
+        again), so the commit holds all of it."""
+        for member in self._server.members:
+            if member is not self and member._work.has_pending():
+                member.flush()
 
     # -- transaction.interfaces.IDataManager ---------------------------------
 
     def abort(self, transaction):
         try:
-            self._server.abort()
+            self._server.abort_for(self)
             if self._log and not self.uses_transactions:
                 self._undo_writes(0)
             work = self._work
@@ -1220,6 +1428,14 @@ class MongoDataManager:
 
     def tpc_vote(self, transaction):
         self.flush()
+        if not self._server.vote(self):
+            # Another data manager of the client shares the server
+            # transaction and has not written everything yet: the last of
+            # them to vote commits it, for all.
+            return
+        if self._server.broken is not None:
+            self._restart_broken()
+        self._flush_sharers()
         restarts = 0
         while True:
             try:
@@ -1238,6 +1454,7 @@ class MongoDataManager:
                         # Merges the handler made while the log was sent
                         # again.
                         self._flush()
+                    self._flush_sharers()
                 except BaseException as failed:
                     self._work.failure = failed
                     raise
