@@ -80,3 +80,269 @@ def test_a_query_with_a_uuid_under_the_clients_uuid_representation(
         transaction.abort()
         site.cache.close()
         client.close()
+
+
+# -- the stream's start bounds the snapshots it can vouch for -----------------
+
+class Replies:
+    """A command listener keeping the commands and the replies' times."""
+
+    def __init__(self):
+        self.started = []
+        self.times = {}
+
+    def __call__(self):
+        from pymongo import monitoring
+        replies = self
+
+        class Listener(monitoring.CommandListener):
+            def started(self, event):
+                replies.started.append((event.request_id, event.command_name,
+                                        event.command))
+
+            def succeeded(self, event):
+                replies.times[event.request_id] = event.reply.get(
+                    'operationTime')
+
+            def failed(self, event):
+                pass
+        return Listener()
+
+    def stream_opened_at(self):
+        """The operationTime of the last change stream's opening."""
+        opened = [rid for rid, name, cmd in self.started
+                  if name == 'aggregate' and any(
+                      '$changeStream' in stage for stage in cmd['pipeline'])]
+        return self.times[opened[-1]]
+
+    def first_find_after(self, index):
+        for rid, name, cmd in self.started[index:]:
+            if name == 'find':
+                return cmd
+        raise AssertionError('no find')
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_a_new_streams_first_snapshots_are_not_older_than_the_stream(
+        datamanager, mongo):
+    """A change made before the stream opened is never an event; a
+    transaction whose snapshot were older than the stream's start could
+    fill the cache with a document such a change replaced, and nothing
+    would ever remove it.  So every transaction of an epoch -- the first
+    ones too, and those after a lost stream was opened again -- asks for a
+    snapshot at or after the stream's start (``afterClusterTime``).  (On a
+    single embedded server a snapshot is never older; on a replica set a
+    transaction's snapshot is the majority-committed point, which can lag
+    behind where a new stream starts.)"""
+    replies = Replies()
+    client = make_client(mongo.uri, [replies()])
+    site = Site(mongo, True)
+    try:
+        seed(site)
+        tm, dm = site.open(client=client)
+        dm.root['people']
+        opened = replies.stream_opened_at()
+        assert opened is not None
+        read_concern = replies.first_find_after(0)['readConcern']
+        assert read_concern.get('afterClusterTime') is not None
+        assert read_concern['afterClusterTime'] >= opened
+        tm.commit()
+        # The stream is lost; the next transaction opens another.
+        site.cache._feed._stream.close()
+        site.mongo.db['person'].update_one({'key': 'b'},
+                                           {'$set': {'name': 'B-lost'}})
+        assert read_committed(site, tm, dm) == ('A0', 'B-lost')
+        mark = len(replies.started)
+        read_committed(site, tm, dm)
+        assert site.cache.stats['stream_losses'] == 1
+        reopened = replies.stream_opened_at()
+        read_concern = replies.first_find_after(mark)['readConcern']
+        assert read_concern.get('afterClusterTime') is not None
+        assert read_concern['afterClusterTime'] >= reopened
+        tm.commit()
+    finally:
+        transaction.abort()
+        site.close()
+        client.close()
+
+
+# -- documents replaced under the same _id, moved, deleted ------------------------
+
+def test_a_document_deleted_and_inserted_again_under_its_id(site):
+    """Raw pymongo deletes ``a`` and inserts another document with the same
+    ``_id`` (other name, other content): the old document, and the
+    lookup that found it, must not be served."""
+    seed(site, names=['a', 'b', 'c'])
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=3)
+    coll = site.mongo.db['person']
+    old = coll.find_one({'key': 'a'})
+    coll.delete_one({'_id': old['_id']})
+    new = dict(old, key='n', name='N-reborn')
+    coll.insert_one(new)
+    for _ in range(2):
+        people = dm.root['people']
+        assert 'a' not in people
+        assert people.get('a') is None
+        assert people['n'].name == 'N-reborn'
+        assert sorted(people.keys()) == ['b', 'c', 'n']
+        assert len(people) == 3
+        tm.commit()
+    # And back again, with the old name.
+    coll.replace_one({'_id': old['_id']}, dict(old, name='A-again'))
+    for _ in range(2):
+        people = dm.root['people']
+        assert people['a'].name == 'A-again'
+        assert 'n' not in people
+        assert sorted(p.name for p in people.values()) == [
+            'A-again', 'B0', 'C0']
+        tm.commit()
+
+
+def test_moves_between_containers_seen_by_a_warm_reader(site):
+    tm, dm = site.open()
+    dm.root['people'] = models.People()
+    dm.root['others'] = models.People()
+    for key in 'abc':
+        dm.root['people'][key] = models.Person(key.upper() + '0')
+    tm.commit()
+
+    def listing(dm):
+        root = dm.root
+        return (sorted(root['people'].keys()), sorted(root['others'].keys()),
+                len(root['people']), len(root['others']),
+                'a' in root['people'], root['others'].get('a'))
+
+    for _ in range(3):
+        assert listing(dm) == (['a', 'b', 'c'], [], 3, 0, True, None)
+        tm.commit()
+    wtm, writer = site.open(site.other_cache())
+    people, others = writer.root['people'], writer.root['others']
+    others['a'] = people['a']
+    del people['a']
+    wtm.commit()
+    for _ in range(2):
+        names, other_names, n, m, has_a, moved = listing(dm)
+        assert (names, other_names, n, m, has_a) == (
+            ['b', 'c'], ['a'], 2, 1, False)
+        assert moved.name == 'A0' and moved.__parent__ is dm.root['others']
+        tm.commit()
+
+
+@pytest.mark.parametrize('commit', [True, False])
+def test_deleting_items_whose_lookups_are_cached(site, commit):
+    """The delete-K path: ``del c[key]`` looks the items up (served by the
+    cache) and leaves out those removed in the transaction, without a
+    flush; an abort leaves the cache serving them, a commit does not."""
+    seed(site, names=['k%d' % i for i in range(6)])
+    tm, dm = site.open()
+
+    def lookups(dm):
+        people = dm.root['people']
+        return [people[key].name for key in sorted(people.keys())]
+
+    for _ in range(3):
+        assert len(lookups(dm)) == 6
+        tm.commit()
+    people = dm.root['people']
+    for key in ('k1', 'k3'):
+        del people[key]
+    assert 'k1' not in people and people.get('k3') is None
+    with pytest.raises(KeyError):
+        people['k1']
+    assert people['k2'].name == 'K20'
+    people['k1'] = models.Person('K1-new')
+    assert people['k1'].name == 'K1-new'
+    if commit:
+        tm.commit()
+        expected = ['K00', 'K1-new', 'K20', 'K40', 'K50']
+    else:
+        tm.abort()
+        expected = ['K%d0' % i for i in range(6)]
+    tm_r, reader = site.open()
+    for tm_, dm_ in ((tm, dm), (tm_r, reader), (tm, dm), (tm_r, reader)):
+        assert lookups(dm_) == expected
+        tm_.commit()
+
+
+def test_a_projected_listing_is_never_a_whole_document(site):
+    """Listings leave out the parent field (``{parent: 0}``) and ``keys()``
+    asks for names only; served from the cache, the items must still load
+    whole, and a change written from such an item must keep every field of
+    its document."""
+    seed(site, names=['a', 'b'])
+    coll = site.mongo.db['person']
+    coll.update_many({}, {'$set': {'extra': 'kept'}})
+    tm, dm = site.open()
+    for _ in range(3):
+        people = dm.root['people']
+        assert sorted(people.keys()) == ['a', 'b']
+        assert sorted(p.name for p in people.values()) == ['A0', 'B0']
+        tm.commit()
+    before = coll.find_one({'key': 'a'})
+    people = dm.root['people']
+    items = dict(people.items())
+    assert items['a'].__parent__ is people
+    assert people['b'].__parent__ is people
+    items['a'].name = 'A-changed'
+    tm.commit()
+    after = coll.find_one({'key': 'a'})
+    assert after.pop('name') == 'A-changed'
+    before.pop('name')
+    for doc in (before, after):
+        doc.pop('_py_serial', None)
+    assert after == before
+    assert after['parent'] == before['parent'] and 'extra' in after
+    tm_r, reader = site.open()
+    for _ in range(2):
+        people = reader.root['people']
+        assert people['a'].name == 'A-changed'
+        assert people['a'].__parent__ is people
+        tm_r.commit()
+
+
+# -- bounds -------------------------------------------------------------------
+
+@pytest.mark.parametrize('size', [1, 2])
+def test_a_cache_of_one_or_two_entries(site, size):
+    """An ``ids`` answer needs its documents beside it: with room for one
+    or two entries it cannot serve much, but what it serves is right."""
+    site.cache = site.other_cache()
+    site.cache.size = size
+    seed(site, names=['a', 'b', 'c'])
+    tm, dm = site.open()
+
+    def read(dm):
+        people = dm.root['people']
+        return ([people[k].name for k in 'abc'], sorted(people.keys()),
+                len(people))
+
+    for i in range(3):
+        assert read(dm) == (['A0', 'B0', 'C0'], ['a', 'b', 'c'], 3)
+        tm.commit()
+        assert len(site.cache) <= size
+    site.mongo.db['person'].update_one({'key': 'b'},
+                                       {'$set': {'name': 'B1'}})
+    for i in range(2):
+        assert read(dm) == (['A0', 'B1', 'C0'], ['a', 'b', 'c'], 3)
+        tm.commit()
+
+
+def test_many_transactions_keep_the_bookkeeping_bounded(site):
+    """Change times are forgotten once no transaction can be older, and
+    every transaction that began leaves the count of running ones."""
+    seed(site, names=['a', 'b'])
+    tm, dm = site.open()
+    tm_w, writer = site.open()
+    for i in range(60):
+        people = writer.root['people']
+        people['a'].name = 'A%d' % i
+        tm_w.commit()
+        assert read_committed(site, tm, dm) == ('A%d' % i, 'B0')
+        if i % 3 == 0:
+            dm.root['people']['b'].name
+            tm.abort()
+    if site.transactions:
+        assert site.cache._active == {}
+        assert len(site.cache._recent) <= 2
+        assert site.cache.stats['hits'] > 0
