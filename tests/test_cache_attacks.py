@@ -450,3 +450,77 @@ def test_a_hostile_document_served_by_the_cache_is_still_refused(
     if site.transactions:
         # Served from the cache after the first refusal.
         assert finds[-1] == 0
+
+
+# -- threads ------------------------------------------------------------------
+
+def test_readers_racing_a_writer_that_swaps_names(site):
+    """A writer swaps the names of two items in one transaction, over and
+    over (raw pymongo); readers in other threads look both names up with
+    warm caches.  With server transactions a reader sees the two items
+    under two different names, always; a pinned lookup must never give
+    the new holder of one name beside the old holder of the other."""
+    import threading
+    seed(site, names=['a', 'b'])
+    coll = site.mongo.db['person']
+    ids = {doc['key']: doc['_id'] for doc in coll.find()}
+    swaps = [0]
+    failures = []
+    stop = threading.Event()
+
+    def swap(session=None):
+        names = {doc['_id']: doc['key'] for doc in coll.find(
+            {}, session=session)}
+        x, y = ids['a'], ids['b']
+        coll.update_one({'_id': x}, {'$set': {'key': 'tmp'}},
+                        session=session)
+        coll.update_one({'_id': y}, {'$set': {'key': names[x]}},
+                        session=session)
+        coll.update_one({'_id': x}, {'$set': {'key': names[y]}},
+                        session=session)
+
+    def writer():
+        try:
+            for _ in range(25):
+                if site.transactions:
+                    with site.mongo.client.start_session() as session:
+                        with session.start_transaction():
+                            swap(session)
+                else:
+                    swap()
+                swaps[0] += 1
+        except Exception as err:    # pragma: no cover - reported below
+            failures.append(('writer', repr(err)))
+        finally:
+            stop.set()
+
+    def reader():
+        tm, dm = site.open()
+        while not stop.is_set():
+            try:
+                people = dm.root['people']
+                a, b = people.get('a'), people.get('b')
+                pair = (a and a.name, b and b.name)
+                tm.commit()
+            except Exception as err:    # pragma: no cover
+                failures.append(('reader', repr(err)))
+                tm.abort()
+                return
+            if site.transactions and sorted(pair) != ['A0', 'B0']:
+                failures.append(('torn', pair))
+        # After the last swap: what the server holds.
+        people = dm.root['people']
+        expected = {doc['key']: doc['name'] for doc in coll.find()}
+        seen = {k: people[k].name for k in ('a', 'b')}
+        tm.commit()
+        if seen != expected:
+            failures.append(('stale', seen, expected))
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    threads.append(threading.Thread(target=writer))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert swaps[0] == 25
