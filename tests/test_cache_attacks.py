@@ -524,3 +524,44 @@ def test_readers_racing_a_writer_that_swaps_names(site):
         thread.join(60)
     assert failures == []
     assert swaps[0] == 25
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_a_listing_larger_than_the_cache_does_not_empty_it(datamanager,
+                                                           mongo):
+    """A listing whose documents together exceed ``cache_bytes`` can never
+    be served (its answer needs all of them); putting them in one by one
+    would only push out everything else, its own first documents too."""
+    from zmongo._cache import DocumentCache
+    site = Site(mongo, True)
+    site.cache = DocumentCache(max_bytes=48 * 1024)
+    site.caches = [site.cache]
+    try:
+        tm, dm = site.open()
+        people = dm.root['people'] = models.People()
+        for i in range(40):
+            person = people['k%02d' % i] = models.Person('K%d' % i)
+            person.blob = 'x' * 2000
+        tm.commit()
+
+        def lookups(dm):
+            people = dm.root['people']
+            return [people[k].name for k in ('k00', 'k01')]
+
+        for _ in range(2):
+            assert lookups(dm) == ['K0', 'K1']
+            tm.commit()
+        site.mongo.commands.reset()
+        assert lookups(dm) == ['K0', 'K1']
+        tm.commit()
+        assert site.mongo.commands.count('find') == 1   # the root entry
+        for _ in range(2):
+            assert len(list(dm.root['people'].values())) == 40
+            tm.commit()
+        site.mongo.commands.reset()
+        assert lookups(dm) == ['K0', 'K1']
+        tm.commit()
+        assert site.mongo.commands.count('find') == 1
+        assert site.cache.nbytes <= 48 * 1024
+    finally:
+        site.close()
