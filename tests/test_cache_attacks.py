@@ -565,3 +565,35 @@ def test_a_listing_larger_than_the_cache_does_not_empty_it(datamanager,
         assert site.cache.nbytes <= 48 * 1024
     finally:
         site.close()
+
+
+# -- retries -------------------------------------------------------------------
+
+def test_attempts_retry_a_conflict_on_a_cached_document(site):
+    """A serial-checking reader changes a document it was served from the
+    cache; another writer commits it first: the commit is a
+    ``ConflictError``, ``attempts()`` retries, and the retry builds on the
+    other writer's commit (never on the cached version again)."""
+    from zmongo.conflict import SimpleSerialConflictHandler
+    seed(site, names=['a', 'b'])
+    tm, dm = site.open(conflict_handler_factory=SimpleSerialConflictHandler)
+    for _ in range(3):
+        people = dm.root['people']
+        people['a'].name, people['b'].name
+        tm.commit()
+    tries = []
+    for attempt in tm.attempts(4):
+        with attempt:
+            b = dm.root['people']['b']
+            tries.append(b.name)
+            b.name = b.name + '+r'
+            if len(tries) == 1:
+                wtm, writer = site.open(
+                    site.other_cache(),
+                    conflict_handler_factory=SimpleSerialConflictHandler)
+                writer.root['people']['b'].name = 'B-w'
+                wtm.commit()
+    assert tries == ['B0', 'B-w']
+    tm_r, reader = site.open()
+    for _ in range(2):
+        assert read_committed(site, tm_r, reader) == ('A0', 'B-w+r')
