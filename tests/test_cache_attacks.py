@@ -9,7 +9,7 @@ import pytest
 import transaction
 
 from tests import container_models as models
-from tests.test_cache import Site, read_committed, seed
+from tests.test_cache import Site, read_committed, read_pair, seed
 from zmongo.testing import make_client
 
 
@@ -597,3 +597,49 @@ def test_attempts_retry_a_conflict_on_a_cached_document(site):
     tm_r, reader = site.open()
     for _ in range(2):
         assert read_committed(site, tm_r, reader) == ('A0', 'B-w+r')
+
+
+# -- the stream cut while it is read ---------------------------------------------
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_the_stream_cut_mid_drain(datamanager, mongo):
+    """The server answers the stream's ``getMore`` (its cursor moves past
+    the events) but the reply never arrives and the connection is cut; it
+    comes back a moment later.  Whether pymongo resumes from its token
+    (the events come again) or the stream is lost (the cache is emptied),
+    the change must not be missed, in this transaction or the next."""
+    import threading
+    from tests.tcpproxy import TCPProxy
+    proxy = TCPProxy(mongo.client.address).start()
+    client = make_client(proxy.uri, [])
+    site = Site(mongo, True)
+    timer = None
+    try:
+        seed(site)
+        tm, dm = site.open(client=client)
+        read_committed(site, tm, dm, times=3)
+        hits = site.cache.stats['hits']
+        assert hits > 0
+        site.mongo.db['person'].update_one({'key': 'b'},
+                                           {'$set': {'name': 'B-mid'}})
+        proxy.cut_after_reply_to(b'getMore')
+        timer = threading.Timer(0.3, proxy.restore)
+        timer.start()
+        for attempt in tm.attempts(5):
+            with attempt:
+                pair = read_pair(dm)
+        assert proxy.cuts_after_reply == 1
+        assert pair == ('A0', 'B-mid')
+        for _ in range(3):
+            for attempt in tm.attempts(5):
+                with attempt:
+                    pair = read_pair(dm)
+            assert pair == ('A0', 'B-mid')
+        assert site.cache.stats['hits'] > hits
+    finally:
+        if timer is not None:
+            timer.cancel()
+        transaction.abort()
+        site.close()
+        client.close()
+        proxy.stop()
