@@ -176,6 +176,9 @@ class DocumentCache:
             self._clear_locked()
             self._epoch += 1
             self._feed = feed
+            # A change before the stream's start is never an event: the
+            # epoch's transactions ask for snapshots at or after it.
+            self._latest = feed.opened_at
         return True
 
     def turn_off(self, why):
@@ -414,7 +417,11 @@ class DocumentCache:
     def clear(self):
         """Forget every entry (the stream goes on)."""
         with self._lock:
+            latest = self._latest
             self._clear_locked()
+            # The change times are forgotten: the next transactions must
+            # not read snapshots older than the changes already applied.
+            self._latest = latest
             self._epoch += 1
             # The stream goes on, but views of the old epoch stop here.
             if self._feed is not None:
@@ -555,10 +562,19 @@ class ChangeFeed:
     def __init__(self, client):
         self.client = client
         self._stream = None
+        self._session = None
+        #: The cluster time the stream starts at (its opening's
+        #: ``operationTime``; None if the server sent none).
+        self.opened_at = None
 
     def open(self):
+        # In a session of its own: its operationTime after the opening is
+        # where the stream starts.
+        self._session = self.client.start_session(causal_consistency=False)
         self._stream = self.client.watch(
-            self.PIPELINE, max_await_time_ms=MAX_AWAIT_MS)
+            self.PIPELINE, max_await_time_ms=MAX_AWAIT_MS,
+            session=self._session)
+        self.opened_at = self._session.operation_time
 
     def drain(self):
         """The events waiting now (at least one ``getMore``)."""
@@ -575,11 +591,18 @@ class ChangeFeed:
 
     def close(self):
         stream, self._stream = self._stream, None
+        session, self._session = self._session, None
         if stream is not None:
             try:
                 stream.close()
             except pymongo.errors.PyMongoError:
                 LOG.debug('closing the change stream failed', exc_info=True)
+        if session is not None:
+            try:
+                session.end_session()
+            except pymongo.errors.PyMongoError:
+                LOG.debug('ending the change stream\'s session failed',
+                          exc_info=True)
 
 
 class CacheView:

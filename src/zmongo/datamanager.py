@@ -127,6 +127,14 @@ def _usable_id(oid):
     return True
 
 
+def _cacheable_id(oid):
+    """Whether the shared document cache may key a document by ``oid``:
+    a usable ``_id`` that no other BSON value equals in Python.  MongoDB
+    keeps ``{_id: true}`` and ``{_id: 1}`` apart; Python's ``True == 1``
+    (and equal hashes) would serve one's document for the other."""
+    return _usable_id(oid) and not isinstance(oid, bool)
+
+
 def _chosen_write_concern(client):
     """The write concern the client was given (in its URI or options), as
     given; if it was given none, majority + journal, so an acknowledged
@@ -599,7 +607,7 @@ class MongoDataManager:
             return doc
         view = self._readable_view()
         namespace = (dbref.database, dbref.collection)
-        if view is not None and view.ready():
+        if view is not None and view.ready() and _cacheable_id(dbref.id):
             raws = view.cache.get_documents(view.epoch, view.lo, namespace,
                                             (dbref.id,))
             if raws is not None:
@@ -620,7 +628,7 @@ class MongoDataManager:
             raw = doc.raw
             doc = bson.decode(raw, self._conn.codec_options)
             if self._readable_view() is view and view.after_read() and \
-                    _usable_id(dbref.id):
+                    _cacheable_id(dbref.id):
                 view.cache.put_documents(view.epoch, view.lo, namespace,
                                          [(dbref.id, raw)])
         self._states.set_latest(dbref, doc)
@@ -678,8 +686,11 @@ class MongoDataManager:
         codec = self._conn.codec_options
         query = None
         if view is not None:
+            # Encoded as the client encodes the query (its UUID
+            # representation, its type registry).
             query = ('find', bson.encode(
-                {'s': spec, 'p': projection, 'o': one}))
+                {'s': spec, 'p': projection, 'o': one},
+                codec_options=codec))
             if view.ready():
                 found = view.cache.get_answer(view.epoch, view.lo,
                                               namespace, query)
@@ -703,7 +714,7 @@ class MongoDataManager:
             if projection is None:
                 pairs = [(doc[_names.ID], raw)
                          for doc, raw in zip(docs, raws)]
-                if all(_usable_id(id_) for id_, _ in pairs):
+                if all(_cacheable_id(id_) for id_, _ in pairs):
                     ids = tuple(id_ for id_, _ in pairs)
                     view.cache.put_answer(
                         view.epoch, view.lo, namespace, query, 'ids', ids,
@@ -725,7 +736,8 @@ class MongoDataManager:
         namespace = (db_name, coll_name)
         query = None
         if view is not None:
-            query = ('count', bson.encode({'s': spec}))
+            query = ('count', bson.encode(
+                {'s': spec}, codec_options=self._conn.codec_options))
             if view.ready():
                 found = view.cache.get_answer(view.epoch, view.lo,
                                               namespace, query)
