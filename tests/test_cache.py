@@ -420,6 +420,49 @@ def test_a_lost_stream_empties_the_cache(site, caplog):
     assert served(site, dm, tm, read_pair)[1] == 1
 
 
+def test_resume_tokens_tell_the_streams_position():
+    """MongoDB's documented resume token format: a hex key string whose
+    first element is the event's cluster time (type byte 0x82)."""
+    from bson.timestamp import Timestamp
+    from zmongo._cache import token_time
+    assert token_time({'_data': '8263515979000000022B0429296E1404'}) == \
+        Timestamp(0x63515979, 2)
+    # Other formats (the embedded server's) and junk: position unknown.
+    assert token_time({'_data': '370000001073000200000011740006'}) is None
+    assert token_time({'_data': '82zz'}) is None
+    assert token_time({'_data': 12}) is None
+    assert token_time(None) is None
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_a_stream_behind_the_snapshot_serves_nothing(site):
+    """An empty getMore is not proof the stream has read up to the
+    transaction's snapshot: where the stream's resume token says it is
+    still before it, the transaction reads from the server, and later
+    ones are served again once the stream caught up."""
+    from bson.timestamp import Timestamp
+    seed(site)
+    tm, dm = site.open()
+    read_committed(site, tm, dm, times=2)
+    assert served(site, dm, tm, read_pair) == (('A0', 'B0'), 1)
+    feed = site.cache._feed
+    drain = feed.drain
+
+    def lagging():
+        yield from drain()
+        feed.position = Timestamp(1, 0)     # long before any snapshot
+    feed.drain = lagging
+    site.mongo.db['person'].update_one({'key': 'b'},
+                                       {'$set': {'name': 'B-raw'}})
+    behind = site.cache.stats['behind']
+    # As cold: the root entry, the container, a and b read again.
+    assert served(site, dm, tm, read_pair) == (('A0', 'B-raw'), 4)
+    assert site.cache.stats['behind'] > behind
+    feed.drain = drain
+    read_committed(site, tm, dm, times=2)
+    assert served(site, dm, tm, read_pair) == (('A0', 'B-raw'), 1)
+
+
 def test_a_cut_connection_loses_no_change(site, mongo):
     """The stream's connection is reset: pymongo resumes it from its last
     token, so a change made meanwhile still arrives (or, if the resume

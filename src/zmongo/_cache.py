@@ -65,6 +65,10 @@ MAX_AWAIT_MS = 1
 #: "$changeStream is only supported on replica sets" (two codes).
 _NO_CHANGE_STREAMS = frozenset({13, 20, 115, 40573, 40602})
 
+#: How many more ``getMore``\ s a drain may send while the stream's own
+#: position (its post-batch resume token) is still before the snapshot.
+MAX_BEHIND_DRAINS = 20
+
 _ZERO = Timestamp(0, 0)
 _DOCUMENT = 'd'
 _ANSWER = 'a'
@@ -274,9 +278,18 @@ class DocumentCache:
             t0 = time.perf_counter()
             try:
                 events = list(feed.drain())
+                # An empty batch is not proof the stream has passed
+                # ``hi`` (a real server's stream can lag the snapshot its
+                # transactions read): where the stream tells its position,
+                # read on until it is at ``hi``.
+                for _ in range(MAX_BEHIND_DRAINS):
+                    if feed.position is None or feed.position >= hi:
+                        break
+                    events.extend(feed.drain())
             except (pymongo.errors.PyMongoError, _StreamInvalid) as err:
                 self._lost(epoch, err)
                 return False
+            behind = feed.position is not None and feed.position < hi
             with self._lock:
                 if epoch != self._epoch:
                     return False
@@ -285,6 +298,11 @@ class DocumentCache:
                         self._apply_locked(event)
                 except _StreamInvalid as err:
                     self._lost_locked(err)
+                    return False
+                if behind:
+                    # Applied only up to the stream's position: this
+                    # transaction is not served; a later one may be.
+                    self.stats['behind'] += 1
                     return False
                 if self._applied is None or hi > self._applied:
                     self._applied = hi
@@ -548,6 +566,23 @@ class DocumentCache:
                              size, since, namespace, pins)
 
 
+def token_time(token):
+    """The cluster time a MongoDB resume token stands for, or None when
+    the token is not in the server's documented format (a ``_data`` hex
+    string whose first key-string element is a timestamp: type byte 0x82,
+    then seconds and increment, big-endian).  Servers with other tokens
+    (the embedded test server) get None: their stream position is then
+    taken to be the reply's time, as before."""
+    data = token.get('_data') if isinstance(token, dict) else None
+    if not isinstance(data, str) or len(data) < 18 or \
+            data[:2].lower() != '82':
+        return None
+    try:
+        return Timestamp(int(data[2:10], 16), int(data[10:18], 16))
+    except ValueError:
+        return None
+
+
 class _StreamInvalid(Exception):
     """The change stream cannot be trusted any more."""
 
@@ -566,6 +601,10 @@ class ChangeFeed:
         #: The cluster time the stream starts at (its opening's
         #: ``operationTime``; None if the server sent none).
         self.opened_at = None
+        #: How far the stream has read, from its post-batch resume token,
+        #: after the last drain (None where the token's format is not
+        #: known).
+        self.position = None
 
     def open(self):
         # In a session of its own: its operationTime after the opening is
@@ -586,6 +625,7 @@ class ChangeFeed:
             if event is None:
                 if not stream.alive:
                     raise _StreamInvalid('the change stream ended')
+                self.position = token_time(stream.resume_token)
                 return
             yield event
 
