@@ -337,21 +337,8 @@ def test_nocheck_replace_sent_again_after_a_lost_server_transaction(
 
 # -- writes through the collection wrapper -------------------------------------
 
-WRAPPER_STALE = (
-    'issue 15: in server-transaction mode a write through the collection '
-    'wrapper does not forget the latest document the data manager holds '
-    'for the objects it touched (datamanager._direct_write updates it in '
-    'standalone mode only); with a serial handler, which keeps whole '
-    'documents, the object then reloads the state from before the write')
-
-
 @pytest.mark.parametrize('handler', [
-    conflict.NoCheckConflictHandler,
-    pytest.param(conflict.SimpleSerialConflictHandler, marks=pytest.mark.xfail(
-        strict=True, reason=WRAPPER_STALE + (
-            ': on a sharded collection the replace also carries the shard '
-            'key values from before the write, matches nothing, and the '
-            "transaction's own write is reported as a ConflictError")))])
+    conflict.NoCheckConflictHandler, conflict.SimpleSerialConflictHandler])
 def test_a_wrapper_write_moving_an_item_then_the_item_changes(
         routed, handler):
     """The wrapper renames item a (a shard key change, its filter carrying
@@ -374,21 +361,29 @@ def test_a_wrapper_write_moving_an_item_then_the_item_changes(
     assert q['key'] == 'q'
 
 
-@pytest.mark.xfail(strict=True, reason=WRAPPER_STALE)
-def test_serial_handler_sees_its_own_wrapper_write(mongo):
-    """(No sharding: the cause of the xfail above.)"""
+@pytest.mark.parametrize('transactions', [True, False])
+def test_serial_handler_sees_its_own_wrapper_write(mongo, transactions):
+    """(No sharding.)  A serial handler keeps whole documents: after a
+    write through the collection wrapper the object reloads the document
+    as the write left it, and its own later write goes on top of it (on
+    the serial it read: no conflict)."""
     handler = conflict.SimpleSerialConflictHandler
     dm = mongo.make_datamanager(conflict_handler_factory=handler)
     one = models.People()
     dm.root['one'] = one
     one['a'] = models.Person('A')
     transaction.commit()
-    dm = mongo.make_datamanager(conflict_handler_factory=handler)
+    dm = mongo.make_datamanager(conflict_handler_factory=handler,
+                                transactions=transactions)
     a = dm.root['one']['a']
     assert a.name == 'A'
     dm.get_collection_from_object(a).update_one(
-        {'_id': a._p_oid.id}, {'$set': {'name': 'W'}})
+        {'_id': a._p_oid.id}, {'$set': {'name': 'W', 'extra': 1}})
     assert a.name == 'W'
+    a.name = 'W2'
+    transaction.commit()
+    found = mongo.db[a._p_oid.collection].find_one({'_id': a._p_oid.id})
+    assert found['name'] == 'W2'
 
 
 # -- the per-client cache, from many threads -----------------------------------
@@ -419,14 +414,6 @@ def test_threads_first_using_a_collection_read_its_shard_key_once(routed):
 
 # -- no server: what waits for the handshake ----------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    'issue 15: raw_collection() now waits for the driver\'s handshake '
-    '(_sharding.check_collection -> through_mongos) to decide whether the '
-    'client talks to a mongos, so with the server down merely creating a '
-    'collection wrapper (dm.get_collection, which sends nothing) raises '
-    'ServerSelectionTimeoutError after serverSelectionTimeoutMS, on any '
-    'server, where it used to return at once; the check could run at the '
-    "wrapper's first operation instead"))
 def test_a_collection_wrapper_needs_no_server():
     from zmongo.datamanager import MongoDataManager
     with socket.socket() as sock:
@@ -438,9 +425,31 @@ def test_a_collection_wrapper_needs_no_server():
     try:
         dm = MongoDataManager(client, default_database='db',
                               transactions=True)
-        dm.get_collection('db', 'things')
+        things = dm.get_collection('db', 'things')
+        assert things.name == 'things'      # (sends nothing either)
     finally:
         client.close()
+
+
+@pytest.mark.parametrize('first', ['find_one', 'insert_one', 'create_index'])
+def test_a_wrapper_of_a_refused_collection_refuses_its_first_operation(
+        routed, first):
+    """The sharding check of a wrapper's collection is made before its
+    first operation, read or write, goes out."""
+    routed.shard('counters', {'meta.region': 1})
+    dm = routed.make_datamanager()
+    counters = dm.get_collection(routed.db_name, 'counters')
+    args = {'find_one': ({},), 'insert_one': ({'x': 1},),
+            'create_index': ('x',)}[first]
+    routed.commands.reset()
+    with pytest.raises(interfaces.UnsupportedShardKeyError,
+                       match='embedded field .meta.region'):
+        getattr(counters, first)(*args)
+    transaction.abort()
+    # Nothing went to the collection (only the config server was read).
+    assert [c for _, _, c in routed.commands.commands
+            if 'counters' in c.values()] == []
+    assert routed.db.counters.count_documents({}) == 0
 
 
 # -- sub-document containers ---------------------------------------------------

@@ -482,10 +482,15 @@ class MongoDataManager:
         (what cannot run inside one, an index build, must wait)."""
         return self._server.in_transaction
 
-    def raw_collection(self, db_name, coll_name):
+    def raw_collection(self, db_name, coll_name, check=True):
         """The pymongo collection with this data manager's write concern
         (outside transactions) and read settings; refuses a collection
-        sharded on a key zmongo cannot write with (see ``_sharding``)."""
+        sharded on a key zmongo cannot write with (see ``_sharding``).
+
+        ``check=False`` skips that check for now (it waits for the
+        driver's handshake): for a caller about to send nothing yet, the
+        collection wrapper, which calls ``check_collection`` before its
+        first operation."""
         # Made once per data manager and collection: building pymongo's
         # Database and Collection objects costs more than a cache hit.
         settings = (self._conn, self.write_concern, self.read_concern,
@@ -494,14 +499,26 @@ class MongoDataManager:
         made = collections.get((db_name, coll_name))
         if made is not None and all(
                 a is b for a, b in zip(made[0], settings)):
+            if check and not made[2]:
+                _sharding.check_collection(self, self._shards, db_name,
+                                           coll_name)
+                collections[(db_name, coll_name)] = (made[0], made[1], True)
             return made[1]
-        _sharding.check_collection(self, self._shards, db_name, coll_name)
+        if check:
+            _sharding.check_collection(self, self._shards, db_name,
+                                       coll_name)
         coll = self._conn[db_name].get_collection(
             coll_name, write_concern=self.write_concern,
             read_concern=self.read_concern,
             read_preference=self.read_preference)
-        collections[(db_name, coll_name)] = (settings, coll)
+        collections[(db_name, coll_name)] = (settings, coll, check)
         return coll
+
+    def check_collection(self, db_name, coll_name):
+        """Refuse (``UnsupportedShardKeyError``) collection ``db.coll`` if
+        it is sharded on a key zmongo cannot write with; once per data
+        manager and collection (see ``_sharding``)."""
+        self.raw_collection(db_name, coll_name)
 
     def _new_server_transaction(self):
         return ServerTransaction(
@@ -549,8 +566,10 @@ class MongoDataManager:
     # -- collections -----------------------------------------------------------
 
     def get_collection(self, db_name, coll_name):
-        return CollectionWrapper(self.raw_collection(db_name, coll_name),
-                                 self)
+        # Sends nothing: the sharding check waits for the wrapper's first
+        # operation (it needs the server).
+        return CollectionWrapper(
+            self.raw_collection(db_name, coll_name, check=False), self)
 
     def get_collection_from_object(self, obj):
         db_name, coll_name = self._writer.get_collection_name(obj)
@@ -965,7 +984,15 @@ class MongoDataManager:
         if self.uses_transactions:
             for op in write.replay_ops(result):
                 self._log.append(namespace, None, op, None)
-            self._invalidate_written(collection, write.touched_ids(result))
+            ids = write.touched_ids(result)
+            # The latest documents kept for them are from before the write
+            # (a serial handler keeps whole documents): their objects must
+            # read them again, and so must the shard key values a later
+            # write of theirs filters on.
+            for id_ in ids:
+                self._states.forget_written(_oid.oid(
+                    collection.name, id_, collection.database.name))
+            self._invalidate_written(collection, ids)
         else:
             self._log.truncate(mark)
             self._log_direct_undo(write, kwargs, namespace,
