@@ -296,14 +296,6 @@ def routed_short(short_lived):
         proxy.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'issue 15: after a lost server transaction the write log is sent again '
-    'as logged; a NoCheck replace on a collection sharded on other fields '
-    'than _id carries the old shard key values and no upsert, so if '
-    'another transaction moved or deleted the document meanwhile it '
-    'matches nothing and the commit succeeds without the write (the '
-    'replay in datamanager._replay_log checks no matched counts); '
-    'NoCheck promises the last writer wins'))
 @pytest.mark.parametrize('other', ['moved', 'deleted'])
 def test_nocheck_replace_sent_again_after_a_lost_server_transaction(
         routed_short, other):
@@ -333,6 +325,71 @@ def test_nocheck_replace_sent_again_after_a_lost_server_transaction(
     transaction.commit()
     found = routed.direct.db.person.find_one({'_id': doc['_id']})
     assert found is not None and found['name'] == 'mine'
+
+
+def expire_and_change(routed, key, other, two_oid):
+    """Let the server transaction expire, then (another transaction) move
+    item ``key`` of ``one`` to ``two`` (as ``z``) or delete it; returns
+    its ``_id``."""
+    time.sleep(3)
+    with routed.direct.client.start_session() as session:
+        session.with_transaction(lambda s: routed.direct.db.other.insert_one(
+            {}, session=s))
+    doc = routed.direct.db.person.find_one({'key': key})
+    if other == 'moved':
+        routed.direct.db.person.update_one(
+            {'_id': doc['_id']}, {'$set': {'parent': two_oid, 'key': 'z'}})
+    else:
+        routed.direct.db.person.delete_one({'_id': doc['_id']})
+    return doc['_id']
+
+
+def test_nocheck_delete_sent_again_after_a_lost_server_transaction(
+        routed_short):
+    """The delete was flushed, the server transaction expired, another
+    transaction moved the item: the delete sent again deletes it there."""
+    routed = routed_short
+    one_oid, two_oid = stored_tree(routed)
+    dm = routed.make_datamanager()
+    one = dm.load(one_oid)
+    b = one['b']
+    del one['a']
+    dm.flush()
+    id_ = expire_and_change(routed, 'a', 'moved', two_oid)
+    b.name = 'also mine'
+    transaction.commit()
+    assert routed.direct.db.person.find_one({'_id': id_}) is None
+    assert routed.direct.db.person.find_one({'key': 'b'})['name'] == \
+        'also mine'
+
+
+@pytest.mark.parametrize('other', ['moved', 'deleted'])
+def test_nocheck_replaces_and_a_wrapper_write_sent_again(
+        routed_short, other):
+    """Item a is written twice, then a write through the collection
+    wrapper follows in the same collection (a bulk the counts cannot
+    tell about alone);
+    the log sent again after the server transaction was lost stores a's
+    last state where the other transaction left it (or anew), and the
+    wrapper's write too."""
+    routed = routed_short
+    one_oid, two_oid = stored_tree(routed)
+    dm = routed.make_datamanager()
+    one = dm.load(one_oid)
+    a, b = one['a'], one['b']
+    a.name = 'first'
+    dm.flush()
+    a.name = 'mine'
+    dm.flush()
+    dm.get_collection_from_object(b).update_one(
+        {'_id': b._p_oid.id, 'parent': one_oid, 'key': 'b'},
+        {'$set': {'name': 'wrapper'}})
+    id_ = expire_and_change(routed, 'a', other, two_oid)
+    transaction.commit()
+    found = routed.direct.db.person.find_one({'_id': id_})
+    assert found is not None and found['name'] == 'mine'
+    assert routed.direct.db.person.find_one({'key': 'b'})['name'] == \
+        'wrapper'
 
 
 # -- writes through the collection wrapper -------------------------------------

@@ -67,6 +67,8 @@ from zmongo._bulk import BulkWriter
 from zmongo._bulk import TransactionLost
 from zmongo._bulk import bulk_error
 from zmongo._bulk import lost_transaction
+from zmongo._bulk import replay_bulks
+from zmongo._bulk import replay_missed
 from zmongo._collection import CollectionWrapper
 from zmongo._collection import process_spec  # noqa: F401  (compatibility)
 from zmongo._documents import DocumentStates
@@ -1265,14 +1267,28 @@ class MongoDataManager:
         write are one snapshot: a commit in between makes the write fail
         with a write conflict, and the whole is done again.  Then every
         logged write is sent as it was first sent, filtered on its expected
-        serial.
+        serial.  A ``NoCheck`` write that carries the shard key values its
+        document had when first sent (a collection sharded on other fields
+        than ``_id``) misses it if another transaction moved or deleted it
+        meanwhile: the matched counts tell, and it is written again as the
+        first send does (see ``_bulk.replay_missed``).
         """
         session = self.op_session(writing=bool(self._log or pending))
         self._check_snapshot(session, pending)
-        for (db_name, coll_name), ops in self._log.replay():
+        nocheck = not self.conflict_handler.detects_conflicts
+        for (db_name, coll_name), entries in self._log.runs():
             coll = self.raw_collection(db_name, coll_name)
+            fields = self._shards.fields(db_name, coll_name) if nocheck \
+                else ()
             try:
-                coll.bulk_write(ops, ordered=True, session=session)
+                for bulk in replay_bulks(entries, fields):
+                    result = coll.bulk_write([e.op for e in bulk],
+                                             ordered=True, session=session)
+                    again = replay_missed(coll, bulk, result, fields,
+                                          session) if fields else ()
+                    if again:
+                        coll.bulk_write(again, ordered=True,
+                                        session=session)
             except pymongo.errors.PyMongoError as err:
                 if lost_transaction(err):
                     raise TransactionLost((db_name, coll_name),
