@@ -296,14 +296,6 @@ def routed_short(short_lived):
         proxy.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'issue 15: after a lost server transaction the write log is sent again '
-    'as logged; a NoCheck replace on a collection sharded on other fields '
-    'than _id carries the old shard key values and no upsert, so if '
-    'another transaction moved or deleted the document meanwhile it '
-    'matches nothing and the commit succeeds without the write (the '
-    'replay in datamanager._replay_log checks no matched counts); '
-    'NoCheck promises the last writer wins'))
 @pytest.mark.parametrize('other', ['moved', 'deleted'])
 def test_nocheck_replace_sent_again_after_a_lost_server_transaction(
         routed_short, other):
@@ -335,23 +327,75 @@ def test_nocheck_replace_sent_again_after_a_lost_server_transaction(
     assert found is not None and found['name'] == 'mine'
 
 
+def expire_and_change(routed, key, other, two_oid):
+    """Let the server transaction expire, then (another transaction) move
+    item ``key`` of ``one`` to ``two`` (as ``z``) or delete it; returns
+    its ``_id``."""
+    time.sleep(3)
+    with routed.direct.client.start_session() as session:
+        session.with_transaction(lambda s: routed.direct.db.other.insert_one(
+            {}, session=s))
+    doc = routed.direct.db.person.find_one({'key': key})
+    if other == 'moved':
+        routed.direct.db.person.update_one(
+            {'_id': doc['_id']}, {'$set': {'parent': two_oid, 'key': 'z'}})
+    else:
+        routed.direct.db.person.delete_one({'_id': doc['_id']})
+    return doc['_id']
+
+
+def test_nocheck_delete_sent_again_after_a_lost_server_transaction(
+        routed_short):
+    """The delete was flushed, the server transaction expired, another
+    transaction moved the item: the delete sent again deletes it there."""
+    routed = routed_short
+    one_oid, two_oid = stored_tree(routed)
+    dm = routed.make_datamanager()
+    one = dm.load(one_oid)
+    b = one['b']
+    del one['a']
+    dm.flush()
+    id_ = expire_and_change(routed, 'a', 'moved', two_oid)
+    b.name = 'also mine'
+    transaction.commit()
+    assert routed.direct.db.person.find_one({'_id': id_}) is None
+    assert routed.direct.db.person.find_one({'key': 'b'})['name'] == \
+        'also mine'
+
+
+@pytest.mark.parametrize('other', ['moved', 'deleted'])
+def test_nocheck_replaces_and_a_wrapper_write_sent_again(
+        routed_short, other):
+    """Item a is written twice, then a write through the collection
+    wrapper follows in the same collection (a bulk the counts cannot
+    tell about alone);
+    the log sent again after the server transaction was lost stores a's
+    last state where the other transaction left it (or anew), and the
+    wrapper's write too."""
+    routed = routed_short
+    one_oid, two_oid = stored_tree(routed)
+    dm = routed.make_datamanager()
+    one = dm.load(one_oid)
+    a, b = one['a'], one['b']
+    a.name = 'first'
+    dm.flush()
+    a.name = 'mine'
+    dm.flush()
+    dm.get_collection_from_object(b).update_one(
+        {'_id': b._p_oid.id, 'parent': one_oid, 'key': 'b'},
+        {'$set': {'name': 'wrapper'}})
+    id_ = expire_and_change(routed, 'a', other, two_oid)
+    transaction.commit()
+    found = routed.direct.db.person.find_one({'_id': id_})
+    assert found is not None and found['name'] == 'mine'
+    assert routed.direct.db.person.find_one({'key': 'b'})['name'] == \
+        'wrapper'
+
+
 # -- writes through the collection wrapper -------------------------------------
 
-WRAPPER_STALE = (
-    'issue 15: in server-transaction mode a write through the collection '
-    'wrapper does not forget the latest document the data manager holds '
-    'for the objects it touched (datamanager._direct_write updates it in '
-    'standalone mode only); with a serial handler, which keeps whole '
-    'documents, the object then reloads the state from before the write')
-
-
 @pytest.mark.parametrize('handler', [
-    conflict.NoCheckConflictHandler,
-    pytest.param(conflict.SimpleSerialConflictHandler, marks=pytest.mark.xfail(
-        strict=True, reason=WRAPPER_STALE + (
-            ': on a sharded collection the replace also carries the shard '
-            'key values from before the write, matches nothing, and the '
-            "transaction's own write is reported as a ConflictError")))])
+    conflict.NoCheckConflictHandler, conflict.SimpleSerialConflictHandler])
 def test_a_wrapper_write_moving_an_item_then_the_item_changes(
         routed, handler):
     """The wrapper renames item a (a shard key change, its filter carrying
@@ -374,21 +418,29 @@ def test_a_wrapper_write_moving_an_item_then_the_item_changes(
     assert q['key'] == 'q'
 
 
-@pytest.mark.xfail(strict=True, reason=WRAPPER_STALE)
-def test_serial_handler_sees_its_own_wrapper_write(mongo):
-    """(No sharding: the cause of the xfail above.)"""
+@pytest.mark.parametrize('transactions', [True, False])
+def test_serial_handler_sees_its_own_wrapper_write(mongo, transactions):
+    """(No sharding.)  A serial handler keeps whole documents: after a
+    write through the collection wrapper the object reloads the document
+    as the write left it, and its own later write goes on top of it (on
+    the serial it read: no conflict)."""
     handler = conflict.SimpleSerialConflictHandler
     dm = mongo.make_datamanager(conflict_handler_factory=handler)
     one = models.People()
     dm.root['one'] = one
     one['a'] = models.Person('A')
     transaction.commit()
-    dm = mongo.make_datamanager(conflict_handler_factory=handler)
+    dm = mongo.make_datamanager(conflict_handler_factory=handler,
+                                transactions=transactions)
     a = dm.root['one']['a']
     assert a.name == 'A'
     dm.get_collection_from_object(a).update_one(
-        {'_id': a._p_oid.id}, {'$set': {'name': 'W'}})
+        {'_id': a._p_oid.id}, {'$set': {'name': 'W', 'extra': 1}})
     assert a.name == 'W'
+    a.name = 'W2'
+    transaction.commit()
+    found = mongo.db[a._p_oid.collection].find_one({'_id': a._p_oid.id})
+    assert found['name'] == 'W2'
 
 
 # -- the per-client cache, from many threads -----------------------------------
@@ -419,14 +471,6 @@ def test_threads_first_using_a_collection_read_its_shard_key_once(routed):
 
 # -- no server: what waits for the handshake ----------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    'issue 15: raw_collection() now waits for the driver\'s handshake '
-    '(_sharding.check_collection -> through_mongos) to decide whether the '
-    'client talks to a mongos, so with the server down merely creating a '
-    'collection wrapper (dm.get_collection, which sends nothing) raises '
-    'ServerSelectionTimeoutError after serverSelectionTimeoutMS, on any '
-    'server, where it used to return at once; the check could run at the '
-    "wrapper's first operation instead"))
 def test_a_collection_wrapper_needs_no_server():
     from zmongo.datamanager import MongoDataManager
     with socket.socket() as sock:
@@ -438,9 +482,31 @@ def test_a_collection_wrapper_needs_no_server():
     try:
         dm = MongoDataManager(client, default_database='db',
                               transactions=True)
-        dm.get_collection('db', 'things')
+        things = dm.get_collection('db', 'things')
+        assert things.name == 'things'      # (sends nothing either)
     finally:
         client.close()
+
+
+@pytest.mark.parametrize('first', ['find_one', 'insert_one', 'create_index'])
+def test_a_wrapper_of_a_refused_collection_refuses_its_first_operation(
+        routed, first):
+    """The sharding check of a wrapper's collection is made before its
+    first operation, read or write, goes out."""
+    routed.shard('counters', {'meta.region': 1})
+    dm = routed.make_datamanager()
+    counters = dm.get_collection(routed.db_name, 'counters')
+    args = {'find_one': ({},), 'insert_one': ({'x': 1},),
+            'create_index': ('x',)}[first]
+    routed.commands.reset()
+    with pytest.raises(interfaces.UnsupportedShardKeyError,
+                       match='embedded field .meta.region'):
+        getattr(counters, first)(*args)
+    transaction.abort()
+    # Nothing went to the collection (only the config server was read).
+    assert [c for _, _, c in routed.commands.commands
+            if 'counters' in c.values()] == []
+    assert routed.db.counters.count_documents({}) == 0
 
 
 # -- sub-document containers ---------------------------------------------------

@@ -6,6 +6,8 @@ replaces write given documents, deletes leave none, updates and
 writes are logged before it is sent, and an abort puts back exactly what
 it changed -- never over a later commit -- also when its answer is
 lost."""
+import datetime
+
 import pymongo.errors
 import pytest
 import transaction
@@ -260,23 +262,63 @@ def test_a_single_write_is_undone_exactly(standalone, write):
     assert ledger_docs(standalone.db) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'an update whose result depends on when it runs ($currentDate, '
-    '$$NOW) and whose answer is lost: the run on the copy wrote another '
-    'time, so the write-ahead undo finds no document as predicted and '
-    'leaves them (logged): issue 15'))
+#: Updates with ``$currentDate``, which the data manager sends with the
+#: dates pinned (standalone mode).
+CURRENT_DATES = {
+    'update_many': CURRENT_DATE[1],
+    'update_one': lambda c: c.update_one(
+        {'_id': 2}, {'$set': {'x': 1}, '$currentDate': {
+            'at': {'$type': 'date'}}}),
+    'find_one_and_update': lambda c: c.find_one_and_update(
+        {'_id': 3}, {'$currentDate': {'at': True}}),
+    'bulk_write': lambda c: c.bulk_write([
+        UpdateOne({'_id': 1}, {'$currentDate': {'at': True}}),
+        UpdateMany({'n': {'$gte': 3}}, {'$set': {'m': 1},
+                                        '$currentDate': {'at': True}})]),
+}
+
+
+@pytest.mark.parametrize('write', sorted(CURRENT_DATES))
 def test_a_current_date_update_whose_answer_is_lost_is_undone(
-        standalone, proxy, proxied):
+        standalone, proxy, proxied, write):
+    """The dates are pinned before the write is sent, so the run on the
+    copy knows what it leaves and the write-ahead undo matches it."""
     before = seed(standalone.db)
     dm = make_dm(proxied, standalone)
     coll = ledger(dm, standalone)
     coll.find_one({})
-    proxy.cut_after_reply_to(b'\x02update\x00\x07\x00\x00\x00ledger\x00')
+    command = b'update' if write != 'find_one_and_update' else \
+        b'findAndModify'
+    proxy.cut_after_reply_to(b'\x02' + command +
+                             b'\x00\x07\x00\x00\x00ledger\x00')
     with pytest.raises(pymongo.errors.PyMongoError):
-        CURRENT_DATE[1](coll)
+        CURRENT_DATES[write](coll)
+    assert proxy.cuts_after_reply == 1
+    changed = list(standalone.db['ledger'].find({'at': {'$exists': True}}))
+    assert changed and all(isinstance(d['at'], datetime.datetime)
+                           for d in changed)     # the server applied it
     proxy.restore()
     transaction.abort()
     assert ledger_docs(standalone.db) == before
+
+
+def test_a_pinned_current_date_is_the_same_in_every_document(standalone):
+    """One date for the whole write, chosen once; the caller's update and
+    requests are left as they were."""
+    seed(standalone.db)
+    dm = make_dm(standalone.client, standalone)
+    coll = ledger(dm, standalone)
+    update = {'$currentDate': {'at': True}}
+    coll.update_many({}, update)
+    assert update == {'$currentDate': {'at': True}}
+    dates = {d['at'] for d in standalone.db['ledger'].find()}
+    assert len(dates) == 1
+    request = UpdateOne({'_id': 1}, {'$currentDate': {'at2': True}})
+    coll.bulk_write([request])
+    assert 'at2' in standalone.db['ledger'].find_one({'_id': 1})
+    assert repr(request) == repr(UpdateOne({'_id': 1}, {'$currentDate': {
+        'at2': True}}))
+    transaction.abort()
 
 
 def test_the_cost_of_an_undoable_update(standalone):

@@ -121,6 +121,81 @@ def same_document(collection, written, found):
                        codec_options=options) == found
 
 
+# -- the write log sent again ---------------------------------------------------
+
+def replay_bulks(entries, fields):
+    """The bulks (lists of ``WriteLog`` entries) that send ``entries``, a
+    run of one collection's log entries, again.  With ``fields`` (a
+    ``NoCheck`` handler on a collection sharded on those fields besides
+    ``_id``) a new bulk starts where a raw write follows an object's write:
+    what each bulk's object writes left is then checked (see
+    :func:`replay_missed`) before a raw write can change those documents."""
+    if not fields:
+        return [entries]
+    bulks = [[]]
+    for entry in entries:
+        if entry.dbref is None and bulks[-1] and \
+                bulks[-1][-1].dbref is not None:
+            bulks.append([])
+        bulks[-1].append(entry)
+    return bulks
+
+
+def replay_missed(collection, entries, result, fields, session):
+    """The writes that make the ``NoCheck`` object writes of ``entries``
+    (a bulk just sent again; ``result`` its ``BulkWriteResult``) that
+    missed their document, on a collection sharded on ``fields`` besides
+    ``_id``: the logged replaces and deletes carry the shard key values the
+    document had when first sent, and do not upsert, so if another
+    transaction moved (changed those values) or deleted the document since
+    then they matched nothing.  As on the first send (the last writer
+    wins): an insert where the document is gone, a replace or delete on its
+    current shard key values where it moved.  The counts tell whether any
+    missed (a raw write in the bulk blurs them); then one query."""
+    replaces = [e for e in entries
+                if e.dbref is not None and isinstance(e.op, ReplaceOne)]
+    deletes = [e for e in entries
+               if e.dbref is not None and isinstance(e.op, DeleteOne)]
+    raw = any(e.dbref is None for e in entries)
+    check_replaces = bool(replaces) and (
+        raw or result.matched_count < len(replaces))
+    check_deletes = bool(deletes) and (
+        raw or result.deleted_count < len(deletes))
+    if not (check_replaces or check_deletes):
+        return []
+    last = {}       # {dbref: its last entry}: what the bulk leaves
+    for entry in entries:
+        if entry.dbref is not None:
+            last[entry.dbref] = entry
+    cur = {doc[_names.ID]: doc for doc in collection.find(
+        {_names.ID: {'$in': [dbref.id for dbref in last]}},
+        session=session)}
+    again = []
+    for dbref, entry in last.items():
+        found = cur.get(dbref.id)
+        if isinstance(entry.op, ReplaceOne) and check_replaces and \
+                entry.doc is not None and \
+                not same_document(collection, entry.doc, found):
+            if found is None:
+                LOG.info('%r was deleted by another transaction; NoCheck: '
+                         'stored again', dbref)
+                again.append(InsertOne(entry.doc))
+                continue
+            LOG.info('%r was moved by another transaction; NoCheck: stored '
+                     'there', dbref)
+            filter_ = {_names.ID: dbref.id}
+            filter_.update((f, found.get(f)) for f in fields)
+            again.append(ReplaceOne(filter_, entry.doc))
+        elif isinstance(entry.op, DeleteOne) and check_deletes and \
+                found is not None:
+            LOG.info('%r was moved by another transaction; NoCheck: deleted '
+                     'there', dbref)
+            filter_ = {_names.ID: dbref.id}
+            filter_.update((f, found.get(f)) for f in fields)
+            again.append(DeleteOne(filter_))
+    return again
+
+
 class BulkWriter:
     """Writes for one data manager: ``raw_collection(db, coll)`` gives the
     collection, ``states`` what is known of the documents (a

@@ -32,6 +32,12 @@ SPEC_METHODS = frozenset({
     'find', 'find_one', 'find_raw_batches', 'count_documents',
     'find_one_and_delete', 'find_one_and_replace', 'find_one_and_update',
 })
+#: Attributes of a pymongo collection that send nothing: reading them
+#: needs no sharding check (see ``CollectionWrapper.__getattr__``).
+LOCAL_ATTRIBUTES = frozenset({
+    'name', 'full_name', 'database', 'codec_options', 'read_preference',
+    'read_concern', 'write_concern',
+})
 
 
 def process_spec(collection, spec):
@@ -88,6 +94,10 @@ class CollectionWrapper:
     def __init__(self, collection, datamanager):
         self.__dict__['collection'] = collection
         self.__dict__['_datamanager'] = datamanager
+        # The data manager's sharding check of the collection waits for
+        # the server: made before the first operation, not here (a wrapper
+        # is made without talking to the server).
+        self.__dict__['_checked'] = False
 
     def _dbref(self, doc):
         return _oid.oid(self.collection.name, doc[_names.ID],
@@ -108,6 +118,12 @@ class CollectionWrapper:
         return self._datamanager.load_from_document(self._dbref(doc), doc)
 
     def __getattr__(self, name):
+        if not self.__dict__['_checked'] and name not in LOCAL_ATTRIBUTES:
+            check = getattr(self._datamanager, 'check_collection', None)
+            if check is not None:
+                collection = self.collection
+                check(collection.database.name, collection.name)
+            self.__dict__['_checked'] = True
         attr = getattr(self.collection, name)
         if name in SESSION_METHODS:
             return _SessionCall(self, name, attr)

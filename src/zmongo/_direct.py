@@ -26,7 +26,16 @@ update is first run on a copy of the documents read, in a scratch
 collection dropped at once (:class:`BulkPrediction`; four commands more).
 Once the server answered, the documents are read again and the undo
 writes logged are exactly those of what the write did (so an update whose
-result differs from the copy's, ``$currentDate`` say, is still undone).
+result differs from the copy's is still undone).
+
+An update's ``$currentDate`` dates depend on the server's clock when it
+runs, which nothing knows beforehand: in standalone mode they are set to
+the time the data manager takes just before (``$set``, see
+:func:`pinned_dates`), so the copy and the write store the same.  What an
+update pipeline computes from ``$$NOW``, ``$$CLUSTER_TIME`` or ``$rand``,
+and a ``$currentDate`` timestamp, stay unknown beforehand: if such a
+write's answer is lost its undo writes find no document as predicted and
+leave them (each is logged).
 
 ``bulk_write`` is logged as its requests in server-transaction mode.  In
 standalone mode its requests are not pinned (a later request may match
@@ -37,6 +46,9 @@ bulk is first run on a copy of exactly those, in a scratch collection
 that is dropped at once (:class:`BulkPrediction`): what it leaves there is
 what the bulk will leave, and its write-ahead undo writes are those.
 """
+import collections.abc
+import copy
+import datetime
 import inspect
 import logging
 import uuid
@@ -62,6 +74,43 @@ MANY = frozenset({'update_many', 'delete_many'})
 def bind(method, args, kwargs):
     """The call's arguments, by name (pymongo's own signature)."""
     return inspect.signature(method).bind(*args, **kwargs)
+
+
+def pinned_dates(update, now):
+    """``update`` (an update document) with the dates of its
+    ``$currentDate`` (``true`` or ``{$type: 'date'}``) set to ``now``
+    instead (``$set``): a write whose answer is lost is undone only if
+    what it left was known beforehand, and the server's clock is not.
+    Unchanged if there are none, or if ``$set`` names the same field (the
+    server refuses that update either way)."""
+    if not isinstance(update, collections.abc.Mapping) or \
+            not isinstance(update.get('$currentDate'),
+                           collections.abc.Mapping):
+        return update
+    kept, dates = {}, {}
+    for field, how in update['$currentDate'].items():
+        if how is True or (isinstance(how, collections.abc.Mapping) and
+                           dict(how) == {'$type': 'date'}):
+            dates[field] = now
+        else:
+            kept[field] = how
+    set_ = update.get('$set') or {}
+    if not dates or not isinstance(set_, collections.abc.Mapping) or \
+            set(dates) & set(set_):
+        return update
+    rewritten = dict(update)
+    if kept:
+        rewritten['$currentDate'] = kept
+    else:
+        del rewritten['$currentDate']
+    rewritten['$set'] = dict(set_, **dates)
+    return rewritten
+
+
+def _now():
+    """The current time as BSON stores it (UTC, milliseconds)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def pinned(spec, ids):
@@ -93,6 +142,8 @@ class DirectWrite:
         write to them: their objects must be reloaded afterwards, and in
         standalone mode their undo needs them as they were (server-
         transaction mode reads only their ``_id``)."""
+        if self.standalone:
+            self._pin_dates()
         if self.name == 'bulk_write' and self.standalone:
             self.prediction = BulkPrediction(
                 self.collection, self.arguments['requests'],
@@ -131,6 +182,19 @@ class DirectWrite:
             arguments['filter'] = pinned(spec, [_NOTHING])
         if self.standalone:
             self.prediction = self._predict()
+
+    def _pin_dates(self):
+        """Standalone mode: an update's ``$currentDate`` dates become the
+        time now, chosen here (see :func:`pinned_dates`), so the run on the
+        copy and the write store the same and the write-ahead undo matches
+        what the write left even if its answer is lost."""
+        a = self.arguments
+        if self.name in ('update_one', 'update_many', 'find_one_and_update'):
+            a['update'] = pinned_dates(a['update'], _now())
+        elif self.name == 'bulk_write':
+            now = _now()
+            a['requests'] = [_request_with_pinned_dates(r, now)
+                             for r in a['requests']]
 
     def _predict(self):
         """Standalone mode: what the (pinned) write will leave of the
@@ -241,7 +305,8 @@ def request_parts(request):
 
     pymongo offers no public way to read a request back; its request
     classes have kept their constructor's arguments as ``_filter`` and
-    ``_doc`` since pymongo 3, and this is the one place that reads them.
+    ``_doc`` since pymongo 3, and this is the one place that reads them
+    (:func:`_request_with_pinned_dates` the one that sets ``_doc``).
     A request of another kind is refused (its undo could not be known).
     """
     for klass, kind in _REQUEST_KINDS:
@@ -261,6 +326,22 @@ def request_parts(request):
             'filter and document elsewhere): its undo cannot be known' % (
                 request, pymongo.version)) from None
     return kind, spec, doc
+
+
+def _request_with_pinned_dates(request, now):
+    """An update request of a bulk with its update passed through
+    :func:`pinned_dates` (a copy: the caller's request is left alone);
+    like :func:`request_parts`, it relies on pymongo keeping the update
+    as ``_doc``."""
+    if not isinstance(request, (UpdateOne, UpdateMany)):
+        return request
+    _, _, update = request_parts(request)
+    rewritten = pinned_dates(update, now)
+    if rewritten is update:
+        return request
+    request = copy.copy(request)
+    request._doc = rewritten
+    return request
 
 
 class Prediction:

@@ -147,8 +147,9 @@ class DocumentStates:
         return self._digest(doc)[:8] == mark[1:]
 
     def forget_written(self, dbref):
-        """What this transaction wrote to ``dbref`` was rolled back: its
-        latest version must be read again."""
+        """What this transaction wrote to ``dbref`` was rolled back, or a
+        write through the collection wrapper changed it: its latest version
+        must be read again."""
         self._latest.pop(dbref, None)
         self._digests.pop(dbref, None)
         self._shard_values.pop(dbref, None)

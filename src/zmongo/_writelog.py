@@ -84,10 +84,16 @@ class WriteLog:
     def replay(self, mark=None):
         """``[(namespace, [op, ...]), ...]``: the entries up to ``mark`` as
         consecutive runs per collection, in the order they were sent."""
+        return [(namespace, [entry.op for entry in entries])
+                for namespace, entries in self.runs(mark)]
+
+    def runs(self, mark=None):
+        """``[(namespace, [LogEntry, ...]), ...]``: like :meth:`replay`,
+        with the whole entries (what each wrote, for checking)."""
         runs = []
         for entry in self._entries[:mark]:
             if runs and runs[-1][0] == entry.namespace:
-                runs[-1][1].append(entry.op)
+                runs[-1][1].append(entry)
             else:
-                runs.append((entry.namespace, [entry.op]))
+                runs.append((entry.namespace, [entry]))
         return runs

@@ -67,6 +67,8 @@ from zmongo._bulk import BulkWriter
 from zmongo._bulk import TransactionLost
 from zmongo._bulk import bulk_error
 from zmongo._bulk import lost_transaction
+from zmongo._bulk import replay_bulks
+from zmongo._bulk import replay_missed
 from zmongo._collection import CollectionWrapper
 from zmongo._collection import process_spec  # noqa: F401  (compatibility)
 from zmongo._documents import DocumentStates
@@ -490,10 +492,15 @@ class MongoDataManager:
         (what cannot run inside one, an index build, must wait)."""
         return self._server.in_transaction
 
-    def raw_collection(self, db_name, coll_name):
+    def raw_collection(self, db_name, coll_name, check=True):
         """The pymongo collection with this data manager's write concern
         (outside transactions) and read settings; refuses a collection
-        sharded on a key zmongo cannot write with (see ``_sharding``)."""
+        sharded on a key zmongo cannot write with (see ``_sharding``).
+
+        ``check=False`` skips that check for now (it waits for the
+        driver's handshake): for a caller about to send nothing yet, the
+        collection wrapper, which calls ``check_collection`` before its
+        first operation."""
         # Made once per data manager and collection: building pymongo's
         # Database and Collection objects costs more than a cache hit.
         settings = (self._conn, self.write_concern, self.read_concern,
@@ -502,14 +509,26 @@ class MongoDataManager:
         made = collections.get((db_name, coll_name))
         if made is not None and all(
                 a is b for a, b in zip(made[0], settings)):
+            if check and not made[2]:
+                _sharding.check_collection(self, self._shards, db_name,
+                                           coll_name)
+                collections[(db_name, coll_name)] = (made[0], made[1], True)
             return made[1]
-        _sharding.check_collection(self, self._shards, db_name, coll_name)
+        if check:
+            _sharding.check_collection(self, self._shards, db_name,
+                                       coll_name)
         coll = self._conn[db_name].get_collection(
             coll_name, write_concern=self.write_concern,
             read_concern=self.read_concern,
             read_preference=self.read_preference)
-        collections[(db_name, coll_name)] = (settings, coll)
+        collections[(db_name, coll_name)] = (settings, coll, check)
         return coll
+
+    def check_collection(self, db_name, coll_name):
+        """Refuse (``UnsupportedShardKeyError``) collection ``db.coll`` if
+        it is sharded on a key zmongo cannot write with; once per data
+        manager and collection (see ``_sharding``)."""
+        self.raw_collection(db_name, coll_name)
 
     def _new_server_transaction(self):
         return ServerTransaction(
@@ -557,8 +576,10 @@ class MongoDataManager:
     # -- collections -----------------------------------------------------------
 
     def get_collection(self, db_name, coll_name):
-        return CollectionWrapper(self.raw_collection(db_name, coll_name),
-                                 self)
+        # Sends nothing: the sharding check waits for the wrapper's first
+        # operation (it needs the server).
+        return CollectionWrapper(
+            self.raw_collection(db_name, coll_name, check=False), self)
 
     def get_collection_from_object(self, obj):
         db_name, coll_name = self._writer.get_collection_name(obj)
@@ -977,7 +998,15 @@ class MongoDataManager:
         if self.uses_transactions:
             for op in write.replay_ops(result):
                 self._log.append(namespace, None, op, None)
-            self._invalidate_written(collection, write.touched_ids(result))
+            ids = write.touched_ids(result)
+            # The latest documents kept for them are from before the write
+            # (a serial handler keeps whole documents): their objects must
+            # read them again, and so must the shard key values a later
+            # write of theirs filters on.
+            for id_ in ids:
+                self._states.forget_written(_oid.oid(
+                    collection.name, id_, collection.database.name))
+            self._invalidate_written(collection, ids)
         else:
             self._log.truncate(mark)
             self._log_direct_undo(write, kwargs, namespace,
@@ -1250,14 +1279,28 @@ class MongoDataManager:
         write are one snapshot: a commit in between makes the write fail
         with a write conflict, and the whole is done again.  Then every
         logged write is sent as it was first sent, filtered on its expected
-        serial.
+        serial.  A ``NoCheck`` write that carries the shard key values its
+        document had when first sent (a collection sharded on other fields
+        than ``_id``) misses it if another transaction moved or deleted it
+        meanwhile: the matched counts tell, and it is written again as the
+        first send does (see ``_bulk.replay_missed``).
         """
         session = self.op_session(writing=bool(self._log or pending))
         self._check_snapshot(session, pending)
-        for (db_name, coll_name), ops in self._log.replay():
+        nocheck = not self.conflict_handler.detects_conflicts
+        for (db_name, coll_name), entries in self._log.runs():
             coll = self.raw_collection(db_name, coll_name)
+            fields = self._shards.fields(db_name, coll_name) if nocheck \
+                else ()
             try:
-                coll.bulk_write(ops, ordered=True, session=session)
+                for bulk in replay_bulks(entries, fields):
+                    result = coll.bulk_write([e.op for e in bulk],
+                                             ordered=True, session=session)
+                    again = replay_missed(coll, bulk, result, fields,
+                                          session) if fields else ()
+                    if again:
+                        coll.bulk_write(again, ordered=True,
+                                        session=session)
             except pymongo.errors.PyMongoError as err:
                 if lost_transaction(err):
                     raise TransactionLost((db_name, coll_name),
