@@ -52,6 +52,7 @@ class DocumentStates:
         self._digests = {}
         self._shard_values = {}
         self._encoded_references = {}
+        self._last_reference = (None, None)
 
     # -- reading ---------------------------------------------------------------
 
@@ -130,6 +131,15 @@ class DocumentStates:
 
     def _encoded_reference(self, ref):
         """``ref`` as a ``RawBSONDocument`` of the same BSON (or itself)."""
+        last = self._last_reference
+        if last[0] is ref:
+            # The items of a listing share one parent reference object.
+            return last[1]
+        raw = self._encode_reference(ref)
+        self._last_reference = (ref, raw)
+        return raw
+
+    def _encode_reference(self, ref):
         if ref._DBRef__kwargs:
             return ref
         id_ = ref.id

@@ -41,6 +41,7 @@ the server's answer (``_bulk``), the write log for rollbacks
 (``_sessions``).  This module is the ``IDataManager`` face over them.
 """
 import logging
+import types
 import weakref
 
 import bson
@@ -135,7 +136,9 @@ def _chosen_write_concern(client):
 
 #: Where a container put an item (``zmongo.container.MongoContained``):
 #: volatile, so a ghost loses it, but it is not the document's to restore.
-_LOCATION_ATTRIBUTES = ('_v_name', '_v_parent')
+_LOCATION_ATTRIBUTES = _V_NAME, _V_PARENT = ('_v_name', '_v_parent')
+_NO_LOCATION = (None, None)
+_NO_STATE = types.MappingProxyType({})
 
 
 @zope.interface.implementer(interfaces.IMongoDataManager,
@@ -320,16 +323,15 @@ class MongoDataManager:
         for obj in objects:
             if obj._p_oid is None or obj._p_changed is None:
                 continue
-            state = getattr(obj, '__dict__', None) or {}
-            location = tuple(state.get(name) for name in
-                             _LOCATION_ATTRIBUTES)
+            state = getattr(obj, '__dict__', None) or _NO_STATE
+            location = (state.get(_V_NAME), state.get(_V_PARENT))
             try:
                 obj._p_invalidate()
             except Exception:  # an object that refuses must not stop us
                 LOG.debug('cannot invalidate %r after %s', obj, why,
                           exc_info=True)
                 continue
-            if any(value is not None for value in location):
+            if location != _NO_LOCATION:
                 try:
                     ref = weakref.ref(obj)
                 except TypeError:
@@ -475,8 +477,20 @@ class MongoDataManager:
         self._forget_collected()
         if obj is None:
             self._join()
-            obj = self._reader.new_ghost(
-                dbref, self._reader.resolve(dbref, doc))
+            klass = self._reader.resolve(dbref, doc)
+            try:
+                obj = self._reader.new_object(dbref, klass, doc)
+            except Exception:
+                # The ghost it leaves loads from this document next, as
+                # one activated from it would.
+                self._states.set_latest(_oid.as_oid(dbref), doc)
+                raise
+            if obj is not None:
+                if self._locations:
+                    # Kept for an object that is gone.
+                    self._locations.pop(obj._p_oid, None)
+                return obj
+            obj = self._reader.new_ghost(dbref, klass)
         # Loaded now, from the document in hand: a ghost would have to keep
         # the document alive until first touched.
         self._states.set_latest(obj._p_oid, doc)
