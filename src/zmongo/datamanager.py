@@ -69,6 +69,8 @@ from zmongo._bulk import lost_transaction
 from zmongo._collection import CollectionWrapper
 from zmongo._collection import process_spec  # noqa: F401  (compatibility)
 from zmongo._documents import DocumentStates
+from zmongo._documents import decode_batches
+from zmongo._documents import decode_many
 from zmongo._identitymap import IdentityMap
 from zmongo._namemap import BoundNameMap
 from zmongo._namemap import NameMap
@@ -590,7 +592,7 @@ class MongoDataManager:
                 found = view.cache.get_answer(view.epoch, view.lo,
                                               namespace, query)
                 if found is not None:
-                    return [bson.decode(raw, codec) for raw in found[1]]
+                    return decode_many(found[1], codec)
         coll = self.raw_collection(db_name, coll_name)
         session = self.op_session()
         if view is None:
@@ -598,12 +600,10 @@ class MongoDataManager:
                 doc = coll.find_one(spec, projection, session=session)
                 return [] if doc is None else [doc]
             return list(coll.find(spec, projection, session=session))
-        coll = self._raw_bson_collection(db_name, coll_name)
-        cursor = coll.find(spec, projection, session=session)
+        cursor = coll.find_raw_batches(spec, projection, session=session)
         if one:
             cursor = cursor.limit(-1)
-        raws = [doc.raw for doc in cursor]
-        docs = [bson.decode(raw, codec) for raw in raws]
+        docs, raws = decode_batches(cursor, codec)
         if self._readable_view() is view and view.after_read():
             if projection is None:
                 pairs = [(doc[_names.ID], raw)
