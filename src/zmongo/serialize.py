@@ -361,6 +361,12 @@ class ObjectWriter:
 
     def __init__(self, jar):
         self._jar = jar
+        # (class, database, collection) whose name map entry exists, and
+        # whether its documents store their type: entries never change
+        # once written (see _namemap), so each is asked once per writer,
+        # not once per object stored.
+        self._registered = set()
+        self._has_type = {}
 
     @property
     def _serializers(self):
@@ -389,7 +395,10 @@ class ObjectWriter:
                     % (_describe(obj), path))
             return db_name, path
         if self._jar is not None:
-            self._jar.name_map.register(db_name, coll_name, type(obj))
+            key = (type(obj), db_name, coll_name)
+            if key not in self._registered:
+                self._jar.name_map.register(db_name, coll_name, type(obj))
+                self._registered.add(key)
         return db_name, coll_name
 
     def _store_type(self, obj):
@@ -398,7 +407,12 @@ class ObjectWriter:
         if self._jar is None or getattr(obj, _names.P_COLLECTION, None) is None:
             return False
         db_name, coll_name = self.get_collection_name(obj)
-        return self._jar.name_map.doc_has_type(db_name, coll_name, type(obj))
+        key = (type(obj), db_name, coll_name)
+        has_type = self._has_type.get(key)
+        if has_type is None:
+            has_type = self._has_type[key] = self._jar.name_map.doc_has_type(
+                db_name, coll_name, type(obj))
+        return has_type
 
     # -- values -------------------------------------------------------------
 
