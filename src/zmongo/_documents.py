@@ -62,7 +62,8 @@ class DocumentStates:
 
     def __init__(self, conflict_handler, keep_documents, shard_fields=None):
         #: ``keep_documents()``: True when whole documents are needed
-        #: (standalone mode), asked when one is first remembered.
+        #: (standalone mode), asked when a transaction remembers its first
+        #: document.
         self._handler = conflict_handler
         self._keep_documents = keep_documents
         #: ``shard_fields(db, coll)``: the shard key fields (besides
@@ -79,6 +80,9 @@ class DocumentStates:
         self._shard_values = {}
         self._encoded_references = {}
         self._last_reference = (None, None)
+        # keep_documents(), asked once per transaction (neither the mode
+        # nor the conflict handler changes within one).
+        self._keep = None
 
     # -- reading ---------------------------------------------------------------
 
@@ -114,7 +118,10 @@ class DocumentStates:
     def remember_loaded(self, dbref, doc):
         """``doc`` was loaded into its object."""
         self._note_shard_values(dbref, doc)
-        if not self._keep_documents():
+        keep = self._keep
+        if keep is None:
+            keep = self._keep = bool(self._keep_documents())
+        if not keep:
             self._latest.pop(dbref, None)
             self._digests[dbref] = self._digest(doc)
             return
