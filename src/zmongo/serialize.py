@@ -396,8 +396,11 @@ class ObjectWriter:
             return db_name, path
         if self._jar is not None:
             key = (type(obj), db_name, coll_name)
-            if key not in self._registered:
-                self._jar.name_map.register(db_name, coll_name, type(obj))
+            if key not in self._registered and \
+                    not self._jar.name_map.register(db_name, coll_name,
+                                                    type(obj)):
+                # Known (not written now): the name map's next read of
+                # the collection's entries stays where it was.
                 self._registered.add(key)
         return db_name, coll_name
 
