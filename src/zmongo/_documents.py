@@ -31,13 +31,39 @@ from zmongo import _oid
 #: when it grows past this).
 _ENCODED_REFERENCES = 256
 _REFERENCE_TYPES = (bson.DBRef, _oid.HashedDBRef)
+_INT32 = struct.Struct('<i')
+
+
+def decode_batches(batches, codec_options):
+    """``(documents, raws)``: the documents of ``batches`` (a cursor's raw
+    BSON batches, ``find_raw_batches``), decoded, and the BSON of each.
+    One C call decodes a whole batch; a ``RawBSONDocument`` per document
+    and a decode of each cost twice as much."""
+    docs = []
+    raws = []
+    append = raws.append
+    unpack = _INT32.unpack_from
+    for batch in batches:
+        docs.extend(bson.decode_all(batch, codec_options))
+        pos, end = 0, len(batch)
+        while pos < end:
+            size = unpack(batch, pos)[0]
+            append(batch[pos:pos + size])
+            pos += size
+    return docs, raws
+
+
+def decode_many(raws, codec_options):
+    """The documents of ``raws`` (BSON each), decoded in one C call."""
+    return bson.decode_all(b''.join(raws), codec_options)
 
 
 class DocumentStates:
 
     def __init__(self, conflict_handler, keep_documents, shard_fields=None):
         #: ``keep_documents()``: True when whole documents are needed
-        #: (standalone mode), asked when one is first remembered.
+        #: (standalone mode), asked when a transaction remembers its first
+        #: document.
         self._handler = conflict_handler
         self._keep_documents = keep_documents
         #: ``shard_fields(db, coll)``: the shard key fields (besides
@@ -56,6 +82,10 @@ class DocumentStates:
         # What documents read were, whose objects were let go (see
         # ``let_go``): {(database, collection): _Reads}.
         self._let_go = {}
+        self._last_reference = (None, None)
+        # keep_documents(), asked once per transaction (neither the mode
+        # nor the conflict handler changes within one).
+        self._keep = None
 
     # -- reading ---------------------------------------------------------------
 
@@ -91,7 +121,10 @@ class DocumentStates:
     def remember_loaded(self, dbref, doc):
         """``doc`` was loaded into its object."""
         self._note_shard_values(dbref, doc)
-        if not self._keep_documents():
+        keep = self._keep
+        if keep is None:
+            keep = self._keep = bool(self._keep_documents())
+        if not keep:
             self._latest.pop(dbref, None)
             self._digests[dbref] = self._digest(doc)
             return
@@ -176,6 +209,15 @@ class DocumentStates:
 
     def _encoded_reference(self, ref):
         """``ref`` as a ``RawBSONDocument`` of the same BSON (or itself)."""
+        last = self._last_reference
+        if last[0] is ref:
+            # The items of a listing share one parent reference object.
+            return last[1]
+        raw = self._encode_reference(ref)
+        self._last_reference = (ref, raw)
+        return raw
+
+    def _encode_reference(self, ref):
         if ref._DBRef__kwargs:
             return ref
         id_ = ref.id

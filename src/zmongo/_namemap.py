@@ -55,11 +55,13 @@ class NameMap:
         return self._paths[key]
 
     def register(self, jar, db_name, coll_name, klass):
-        """Make sure ``klass`` has an entry for the collection."""
+        """Make sure ``klass`` has an entry for the collection; True if
+        this call wrote it (and emptied the collection's cached paths),
+        False if the entry was known."""
         path = get_dotted_name(klass)
         paths = self.paths(jar, db_name, coll_name)
         if any(p == path for p, _ in paths):
-            return
+            return False
         # A class joining a collection that already holds another class
         # (registered here, or the class the collection is named after)
         # must store its type in each document.
@@ -73,6 +75,7 @@ class NameMap:
             upsert=True)
         with self._lock:
             self._paths.pop((db_name, coll_name), None)
+        return True
 
     def doc_has_type(self, jar, db_name, coll_name, klass):
         path = get_dotted_name(klass)
@@ -93,7 +96,7 @@ class BoundNameMap:
         return self.name_map.paths(self._jar, db_name, coll_name)
 
     def register(self, db_name, coll_name, klass):
-        self.name_map.register(self._jar, db_name, coll_name, klass)
+        return self.name_map.register(self._jar, db_name, coll_name, klass)
 
     def doc_has_type(self, db_name, coll_name, klass):
         return self.name_map.doc_has_type(self._jar, db_name, coll_name,

@@ -270,7 +270,9 @@ class ShardKeys:
     def fields(self, db_name, coll_name):
         """What a write's filter must carry besides ``_id`` (see
         :func:`key_fields`); never reads: () until the key is known."""
-        return key_fields(self._keys.get((db_name, coll_name)))
+        key = self._keys.get((db_name, coll_name))
+        # None (unsharded, or not known yet) is the common case: no call.
+        return () if key is None else key_fields(key)
 
     def check(self, db_name, coll_name, **rules):
         """Raise ``UnsupportedShardKeyError`` if zmongo cannot work with

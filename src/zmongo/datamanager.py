@@ -43,6 +43,7 @@ them: one commit, sent by the last to vote).  This module is the
 ``IDataManager`` face over them.
 """
 import logging
+import types
 import weakref
 
 import bson
@@ -72,6 +73,8 @@ from zmongo._bulk import replay_missed
 from zmongo._collection import CollectionWrapper
 from zmongo._collection import process_spec  # noqa: F401  (compatibility)
 from zmongo._documents import DocumentStates
+from zmongo._documents import decode_batches
+from zmongo._documents import decode_many
 from zmongo._identitymap import IdentityMap
 from zmongo._namemap import BoundNameMap
 from zmongo._namemap import NameMap
@@ -149,7 +152,9 @@ def _chosen_write_concern(client):
 
 #: Where a container put an item (``zmongo.container.MongoContained``):
 #: volatile, so a ghost loses it, but it is not the document's to restore.
-_LOCATION_ATTRIBUTES = ('_v_name', '_v_parent')
+_LOCATION_ATTRIBUTES = _V_NAME, _V_PARENT = ('_v_name', '_v_parent')
+_NO_LOCATION = (None, None)
+_NO_STATE = types.MappingProxyType({})
 
 
 @zope.interface.implementer(interfaces.IMongoDataManager,
@@ -333,16 +338,15 @@ class MongoDataManager:
         for obj in objects:
             if obj._p_oid is None or obj._p_changed is None:
                 continue
-            state = getattr(obj, '__dict__', None) or {}
-            location = tuple(state.get(name) for name in
-                             _LOCATION_ATTRIBUTES)
+            state = getattr(obj, '__dict__', None) or _NO_STATE
+            location = (state.get(_V_NAME), state.get(_V_PARENT))
             try:
                 obj._p_invalidate()
             except Exception:  # an object that refuses must not stop us
                 LOG.debug('cannot invalidate %r after %s', obj, why,
                           exc_info=True)
                 continue
-            if any(value is not None for value in location):
+            if location != _NO_LOCATION:
                 try:
                     ref = weakref.ref(obj)
                 except TypeError:
@@ -613,8 +617,20 @@ class MongoDataManager:
         self._forget_collected()
         if obj is None:
             self._join()
-            obj = self._reader.new_ghost(
-                dbref, self._reader.resolve(dbref, doc))
+            klass = self._reader.resolve(dbref, doc)
+            try:
+                obj = self._reader.new_object(dbref, klass, doc)
+            except Exception:
+                # The ghost it leaves loads from this document next, as
+                # one activated from it would.
+                self._states.set_latest(_oid.as_oid(dbref), doc)
+                raise
+            if obj is not None:
+                if self._locations:
+                    # Kept for an object that is gone.
+                    self._locations.pop(obj._p_oid, None)
+                return obj
+            obj = self._reader.new_ghost(dbref, klass)
         # Loaded now, from the document in hand: a ghost would have to keep
         # the document alive until first touched.
         self._states.set_latest(obj._p_oid, doc)
@@ -716,21 +732,23 @@ class MongoDataManager:
                 found = view.cache.get_answer(view.epoch, view.lo,
                                               namespace, query)
                 if found is not None:
-                    return [bson.decode(raw, codec) for raw in found[1]]
+                    return decode_many(found[1], codec)
         coll = self.raw_collection(db_name, coll_name)
         if view is None:
             if one:
                 doc = self.read(coll.find_one, spec, projection)
                 return [] if doc is None else [doc]
             return list(self.read(coll.find, spec, projection))
-        coll = self._raw_bson_collection(db_name, coll_name)
-        if one:
-            found = self.read(coll.find_one, spec, projection)
-            raws = [] if found is None else [found.raw]
-        else:
-            raws = [doc.raw for doc in self.read(coll.find, spec,
-                                                 projection)]
-        docs = [bson.decode(raw, codec) for raw in raws]
+
+        def batches(spec, projection, session):
+            # Read whole: a lost server transaction then sends it again,
+            # with nothing of the old snapshot handed out.
+            cursor = coll.find_raw_batches(spec, projection, session=session)
+            if one:
+                cursor = cursor.limit(-1)
+            return list(cursor)
+        docs, raws = decode_batches(self.read(batches, spec, projection),
+                                    codec)
         if self._readable_view() is view and view.after_read():
             if projection is None:
                 pairs = [(doc[_names.ID], raw)

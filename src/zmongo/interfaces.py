@@ -419,6 +419,16 @@ class IObjectReader(zope.interface.Interface):
         and errors).  Loading the ghost's state is left to its first use.
         """
 
+    def new_object(dbref, klass, doc):
+        """Return a new object of ``klass`` for ``dbref``, in the identity
+        map and up to date with the state of ``doc`` (just read): a ghost
+        activated at once, without the round trip through the data
+        manager's ``setstate``.  None, with nothing done, where that round
+        trip must run (a class with its own ``__setstate__``, a
+        ``_py_state`` document).  Errors as ``set_ghost_state``; the
+        object is then left as a ghost.
+        """
+
 
 # --------------------------------------------------------------------------
 # Conflicts
