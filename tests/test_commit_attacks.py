@@ -85,3 +85,37 @@ def test_a_standalone_bulk_with_a_collation_is_undone_at_abort(
     assert result.modified_count == 2
     tm.abort()
     assert sorted(map(repr, mongo.db['names'].find())) == before
+
+
+# -- a wrapper write, an object read after it, a savepoint rollback -------------
+
+@pytest.mark.parametrize('datamanager', MODES, indirect=True)
+@pytest.mark.parametrize('when', ['after the savepoint',
+                                  'before the savepoint'])
+def test_an_object_read_after_a_wrapper_write_and_a_rollback(
+        datamanager, mongo, when):
+    """``foo`` is changed through the collection wrapper and read again
+    (it shows the write); a savepoint rollback must leave it showing the
+    savepoint's state -- neither the rolled-back write (a stale object)
+    nor a ConflictError for a change nobody else made."""
+    tm, dm = fresh(mongo, mode_of(datamanager))
+    dm.root['foo'] = models.Counter(1)
+    tm.commit()
+    foo = dm.root['foo']
+    assert foo.value == 1
+    coll = dm.get_collection(mongo.db_name, 'counters')
+    if when == 'before the savepoint':
+        coll.update_one({'_id': foo._p_oid.id}, {'$set': {'value': 5}})
+        savepoint = tm.savepoint()
+        assert foo.value == 5
+        expected = 5
+    else:
+        savepoint = tm.savepoint()
+        coll.update_one({'_id': foo._p_oid.id}, {'$set': {'value': 5}})
+        assert foo.value == 5
+        expected = 1
+    savepoint.rollback()
+    assert foo.value == expected
+    foo.value += 1
+    tm.commit()
+    assert counters(mongo.db) == [expected + 1]

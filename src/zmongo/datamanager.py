@@ -963,9 +963,12 @@ class MongoDataManager:
                 self._invalidate_written(collection, write.touched_ids(None))
                 raise
         if self.uses_transactions:
+            ids = write.touched_ids(result)
+            touched = [_oid.oid(collection.name, id_,
+                                collection.database.name) for id_ in ids]
             for op in write.replay_ops(result):
-                self._log.append(namespace, None, op, None)
-            self._invalidate_written(collection, write.touched_ids(result))
+                self._log.append(namespace, None, op, None, touched=touched)
+            self._invalidate_written(collection, ids)
         else:
             self._log.truncate(mark)
             self._log_direct_undo(write, kwargs, namespace,
@@ -981,8 +984,10 @@ class MongoDataManager:
         if ids:
             after = {doc[_names.ID]: doc for doc in collection.find(
                 {_names.ID: {'$in': ids}}, session=kwargs.get('session'))}
+        touched = [_oid.oid(collection.name, id_, collection.database.name)
+                   for id_ in ids]
         for op in write.undo_ops(after):
-            self._log.append(namespace, None, op, op)
+            self._log.append(namespace, None, op, op, touched=touched)
         for id_ in ids:
             dbref = _oid.oid(collection.name, id_, collection.database.name)
             if self._states.latest(dbref) is not None and id_ in after:
@@ -1195,9 +1200,10 @@ class MongoDataManager:
             list(work.inserted.values()) + list(work.removed.values())
         written = set()
         for entry in self._log.since(state.mark):
-            if entry.dbref is not None:
-                written.add(entry.dbref)
-                self._states.forget_written(entry.dbref)
+            for dbref in ((entry.dbref,) if entry.dbref is not None
+                          else ()) + entry.touched:
+                written.add(dbref)
+                self._states.forget_written(dbref)
         work.drop_pending()
         try:
             if self.uses_transactions:
@@ -1259,6 +1265,9 @@ class MongoDataManager:
         handler = self.conflict_handler
         self._forget_collected()        # (what they read is kept)
         written = self._log.written()
+        # What the transaction read of documents it wrote through the
+        # collection wrapper is its own write, sent again after the check.
+        direct = self._log.touched()
         replaced = {}
         for _, writes in pending:
             for obj, _, doc in writes.replaces:
@@ -1277,13 +1286,14 @@ class MongoDataManager:
         for dbref, obj in self._identity.items():
             if obj._p_changed is not None:
                 held.add(dbref)
-                if dbref not in written and dbref not in writing:
+                if dbref not in written and dbref not in writing and \
+                        dbref not in direct:
                     check(dbref)
         # Read, and let go of since (collected, or a ghost again).
         let_go = {}
         for dbref, mark in self._states.read_before():
             if dbref not in held and dbref not in written and \
-                    dbref not in writing:
+                    dbref not in writing and dbref not in direct:
                 if dbref not in let_go:
                     check(dbref)
                 let_go[dbref] = mark
