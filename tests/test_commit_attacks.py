@@ -4,6 +4,7 @@ standalone write-ahead undo of collection-wrapper writes.  Each test is a
 scenario that broke, or that was expected to and did not."""
 import pytest
 import transaction
+import transaction.interfaces
 from pymongo import UpdateMany
 
 from tests import models
@@ -119,3 +120,108 @@ def test_an_object_read_after_a_wrapper_write_and_a_rollback(
     foo.value += 1
     tm.commit()
     assert counters(mongo.db) == [expected + 1]
+
+
+# -- a cursor open across a new server transaction --------------------------------
+
+def seed_counters(db, n=6):
+    db['counters'].insert_many([{'value': i} for i in range(n)])
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+@pytest.mark.parametrize('change', ['none', 'the rest', 'what it returned'])
+def test_a_cursor_open_across_a_savepoint_rollback(datamanager, mongo,
+                                                  change):
+    """A cursor partly consumed when a savepoint rollback starts a new
+    server transaction belongs to the old snapshot: the embedded server
+    went on serving it (the consumer saw 4 though the transaction's
+    snapshot now had 40), a real server kills it with the aborted
+    transaction.  It is sent again in the new one: it goes on if that
+    returns the same documents first (the rest from the new snapshot),
+    else it is a retryable ConflictError."""
+    seed_counters(mongo.db)
+    tm, dm = fresh(mongo, 'transactions')
+    coll = dm.get_collection(mongo.db_name, 'counters')
+    cursor = coll.find({}, sort=[('value', 1)], batch_size=2)
+    seen = [next(cursor)['value'], next(cursor)['value']]
+    savepoint = tm.savepoint()
+    dm.root['new'] = models.Counter(100)
+    dm.flush()
+    if change == 'the rest':
+        mongo.db['counters'].update_one({'value': 4}, {'$set': {'value': 40}})
+    elif change == 'what it returned':
+        mongo.db['counters'].delete_one({'value': 0})
+    savepoint.rollback()
+    if change == 'what it returned':
+        with pytest.raises(interfaces.ConflictError,
+                           match='new server transaction') as info:
+            next(cursor)
+        assert dm.should_retry(info.value)
+        with pytest.raises(transaction.interfaces.TransactionFailedError):
+            tm.commit()
+        tm.abort()
+        return
+    seen += [doc['value'] for doc in cursor]
+    assert seen == ([0, 1, 2, 3, 4, 5] if change == 'none'
+                    else [0, 1, 2, 3, 5, 40])
+    assert len(list(coll.find())) == 6
+    tm.commit()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'issue 15: a new server transaction checks the objects the transaction '
+    'loaded, not documents it read through the collection wrapper '
+    '(find_one, or what a cursor had returned: a cursor compares _ids '
+    'only): a raw read whose document changed meanwhile goes unnoticed, '
+    'and the transaction goes on across two snapshots'))
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+@pytest.mark.parametrize('read', ['find_one', 'cursor'])
+def test_a_raw_read_changed_before_a_savepoint_rollback(datamanager, mongo,
+                                                       read):
+    seed_counters(mongo.db)
+    tm, dm = fresh(mongo, 'transactions')
+    coll = dm.get_collection(mongo.db_name, 'counters')
+    if read == 'find_one':
+        assert coll.find_one({'value': 0})['value'] == 0
+    else:
+        cursor = coll.find({}, sort=[('value', 1)], batch_size=2)
+        assert next(cursor).get('tag') is None
+    savepoint = tm.savepoint()
+    dm.root['new'] = models.Counter(100)
+    dm.flush()
+    mongo.db['counters'].update_one({'value': 0}, {'$set': {'tag': 'new'}})
+    try:
+        with pytest.raises(interfaces.ConflictError):
+            savepoint.rollback()
+            if read == 'cursor':
+                list(cursor)
+    finally:
+        tm.abort()
+
+
+# -- after the server transaction's lifetime ---------------------------------------
+
+from tests.test_commit_protocol import expire, lived, short_lived  # noqa
+
+
+def test_an_object_read_after_a_wrapper_write_survives_a_lost_transaction(
+        lived):
+    """The transaction wrote ``foo`` through the wrapper and read it back;
+    the server transaction expires: the next read starts a new one and
+    must not take ``foo`` (as the transaction itself wrote it) for a
+    change by another transaction."""
+    tm, dm = fresh(lived, 'transactions')
+    dm.root['foo'] = models.Counter(1)
+    dm.root['bar'] = models.Counter(2)
+    tm.commit()
+    foo = dm.root['foo']
+    coll = dm.get_collection(lived.db_name, 'counters')
+    coll.update_one({'_id': foo._p_oid.id}, {'$set': {'value': 5}})
+    assert foo.value == 5
+    dm.cacheMinimize()          # let go of: kept as a mark
+    assert foo.value == 5       # loaded again, held
+    expire()
+    assert dm.root['bar'].value == 2
+    foo.value += 1
+    tm.commit()
+    assert counters(lived.db) == [2, 6]

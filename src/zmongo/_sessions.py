@@ -290,15 +290,24 @@ class RestartingCursor:
     ``restart`` returns False for an error that is not a lost server
     transaction: that error is raised as it is.
 
+    A new server transaction started by something else while the cursor
+    is open (a savepoint rollback, another read's restart; ``generation()``
+    counts them) is met the same way before the next document: the
+    cursor's batches belong to the old snapshot (a real server kills the
+    cursor with the aborted transaction), so it is sent again, and its
+    error is None.
+
     Everything else is the pymongo cursor's; its chaining methods
     (``sort``, ``limit``, ...) return this cursor.
     """
 
-    def __init__(self, cursor, restart):
+    def __init__(self, cursor, restart, generation=None):
         self._cursor = cursor
         self._restart = restart
         self._restarts = 0
         self._returned = _Returned()
+        self._generation = generation
+        self._started = None if generation is None else generation()
 
     @property
     def cursor(self):
@@ -308,14 +317,29 @@ class RestartingCursor:
     def __iter__(self):
         return self
 
+    def _moved_on(self):
+        """Another server transaction started since the query was sent:
+        send it again in that one (passing over what it returned)."""
+        started = self._generation()
+        if started == self._started:
+            return
+        self._started = started
+        self._cursor = self._cursor.clone()
+        if self._returned.count and not self._same_start():
+            self._restart(None, self._restarts, torn=True)
+
     def __next__(self):
         while True:
+            if self._generation is not None:
+                self._moved_on()
             try:
                 doc = next(self._cursor)
             except pymongo.errors.OperationFailure as err:
                 self._restarts += 1
                 if not self._restart(err, self._restarts):
                     raise
+                if self._generation is not None:
+                    self._started = self._generation()
                 self._cursor = self._cursor.clone()
                 if self._returned.count and not self._same_start():
                     self._restart(err, self._restarts, torn=True)
@@ -338,7 +362,8 @@ class RestartingCursor:
     next = __next__
 
     def clone(self):
-        return RestartingCursor(self._cursor.clone(), self._restart)
+        return RestartingCursor(self._cursor.clone(), self._restart,
+                                self._generation)
 
     def __getitem__(self, index):
         found = self._cursor[index]
@@ -364,11 +389,11 @@ class RestartingCursor:
         return '<RestartingCursor %r>' % (self._cursor,)
 
 
-def restartable(result, restart):
+def restartable(result, restart, generation=None):
     """``result`` of a read, made to outlive a lost server transaction if
     it is a (lazy) pymongo cursor."""
     if isinstance(result, pymongo.cursor.Cursor):
-        return RestartingCursor(result, restart)
+        return RestartingCursor(result, restart, generation)
     return result
 
 

@@ -436,24 +436,34 @@ class MongoDataManager:
         while True:
             try:
                 return restartable(method(*args, **kwargs),
-                                   self._read_lost)
+                                   self._read_lost, self._generation)
             except pymongo.errors.OperationFailure as err:
                 restarts += 1
                 if not self._read_lost(err, restarts):
                     raise
                 kwargs['session'] = self.op_session()
 
+    def _generation(self):
+        """How many server transactions were started so far (a cursor
+        open across a new one must be sent again)."""
+        return self._server.started
+
     def _read_lost(self, err, restarts, torn=False):
         """A read met ``err``: if it says the server transaction was lost,
         start a new one (True: send the read again).  A query that had
         returned documents and whose new answer does not begin with them
-        (``torn``) is a retryable ``ConflictError`` that dooms the
-        transaction."""
-        if not lost_transaction(err) or not self.uses_transactions:
+        (``torn``; ``err`` None when another operation had started the
+        new server transaction) is a retryable ``ConflictError`` that
+        dooms the transaction."""
+        if err is None and torn:
+            reason = 'a new server transaction was started while it was ' \
+                'open'
+        elif not lost_transaction(err) or not self.uses_transactions:
             return False
+        else:
+            reason = str(err)[:300]
         if not torn:
             self._refuse_if_failed()
-        reason = str(err)[:300]
         try:
             if torn:
                 raise interfaces.ConflictError(
