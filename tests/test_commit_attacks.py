@@ -2,6 +2,7 @@
 transactions, restarts of reads and savepoint rollbacks, and the
 standalone write-ahead undo of collection-wrapper writes.  Each test is a
 scenario that broke, or that was expected to and did not."""
+import pymongo
 import pytest
 import transaction
 import transaction.interfaces
@@ -9,6 +10,7 @@ from pymongo import UpdateMany
 
 from tests import models
 from zmongo import interfaces
+from zmongo import testing
 
 MODES = ['transactions', 'standalone']
 
@@ -225,3 +227,114 @@ def test_an_object_read_after_a_wrapper_write_survives_a_lost_transaction(
     foo.value += 1
     tm.commit()
     assert counters(lived.db) == [2, 6]
+
+
+# -- data managers sharing a server transaction -----------------------------------
+
+def two(mongo, mode, **options):
+    tm = transaction.TransactionManager()
+    dms = [mongo.make_datamanager(transactions=mode == 'transactions',
+                                  transaction_manager=tm, **options)
+           for _ in range(2)]
+    dms.sort(key=lambda dm: dm.sortKey())
+    return tm, dms
+
+
+def roots(db):
+    return sorted(doc['name'] for doc in db['persistence_root'].find())
+
+
+@pytest.mark.parametrize('datamanager', MODES, indirect=True)
+def test_a_late_sharer_rolled_back_then_writing_again(datamanager, mongo):
+    """``second`` joins after the savepoint; the rollback aborts it (the
+    transaction's way for late joiners), and it writes again and joins
+    again: one commit holds what both wrote after the rollback."""
+    mode = mode_of(datamanager)
+    tm, (first, second) = two(mongo, mode)
+    first.root['one'] = models.Counter(1)
+    first.flush()
+    savepoint = tm.savepoint()
+    second.root['two'] = models.Counter(2)
+    second.flush()
+    savepoint.rollback()
+    second.root['four'] = models.Counter(4)
+    first.root['three'] = models.Counter(3)
+    mongo.commands.reset()
+    tm.commit()
+    assert mongo.commands.count('commitTransaction') == (
+        1 if mode == 'transactions' else 0)
+    assert counters(mongo.db) == [1, 3, 4]
+    assert roots(mongo.db) == ['four', 'one', 'three']
+
+
+@pytest.mark.parametrize('datamanager', MODES, indirect=True)
+def test_tpc_abort_after_one_sharer_voted(datamanager, mongo):
+    """The first sharer voted (it sends no commit: it is not the last);
+    the transaction then fails and aborts both: nothing of either is
+    written."""
+    mode = mode_of(datamanager)
+    tm, (first, second) = two(mongo, mode)
+    first.root['one'] = models.Counter(1)
+    second.root['two'] = models.Counter(2)
+    txn = tm.get()
+    for dm in (first, second):
+        dm.tpc_begin(txn)
+        dm.commit(txn)
+    mongo.commands.reset()
+    first.tpc_vote(txn)
+    assert 'commitTransaction' not in mongo.commands.names
+    for dm in (first, second):
+        dm.tpc_abort(txn)
+    tm.abort()
+    assert counters(mongo.db) == []
+    assert roots(mongo.db) == []
+    # Both go on in the next transaction, as one again.
+    first.root['three'] = models.Counter(3)
+    second.root['four'] = models.Counter(4)
+    tm.commit()
+    assert counters(mongo.db) == [3, 4]
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+@pytest.mark.parametrize('collections', [
+    'exist',
+    pytest.param('are new', marks=pytest.mark.xfail(
+        strict=True, raises=interfaces.ConflictError, reason=(
+        'issue 15: data managers of two clients in one transaction run two '
+        'server transactions; the first creates the new collection '
+        '(counters) in its own, uncommitted, and the second\'s insert into '
+        'it is a WriteConflict until the first ends -- restarting cannot '
+        'help, so the commit fails every time (also under attempts())')))])
+def test_data_managers_of_two_clients_stay_apart(datamanager, mongo,
+                                                 collections):
+    """Two clients (to one server) in one transaction: a server
+    transaction each, one commit each; an abort after both flushed
+    leaves nothing of either."""
+    if collections == 'exist':
+        for name in ('counters', 'persistence_root'):
+            mongo.db.create_collection(name)
+    other_client = pymongo.MongoClient(testing.get_test_uri())
+    try:
+        tm = transaction.TransactionManager()
+        first = mongo.make_datamanager(transactions=True,
+                                       transaction_manager=tm)
+        second = type(first)(other_client,
+                             default_database=mongo.db_name,
+                             root_database=mongo.db_name,
+                             transactions=True, transaction_manager=tm)
+        first.root['one'] = models.Counter(1)
+        second.root['two'] = models.Counter(2)
+        mongo.commands.reset()
+        tm.commit()
+        assert mongo.commands.count('commitTransaction') == 1  # first's
+        assert counters(mongo.db) == [1, 2]
+        first.root['three'] = models.Counter(3)
+        second.root['four'] = models.Counter(4)
+        first.flush()
+        second.flush()
+        assert first.in_server_transaction and second.in_server_transaction
+        tm.abort()
+        assert counters(mongo.db) == [1, 2]
+        assert roots(mongo.db) == ['one', 'two']
+    finally:
+        other_client.close()
