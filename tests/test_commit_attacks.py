@@ -2,6 +2,7 @@
 transactions, restarts of reads and savepoint rollbacks, and the
 standalone write-ahead undo of collection-wrapper writes.  Each test is a
 scenario that broke, or that was expected to and did not."""
+import bson
 import pymongo
 import pytest
 import transaction
@@ -338,3 +339,34 @@ def test_data_managers_of_two_clients_stay_apart(datamanager, mongo,
         assert roots(mongo.db) == ['one', 'two']
     finally:
         other_client.close()
+
+
+# -- the snapshot check's size ------------------------------------------------------
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_the_snapshot_check_of_many_large_ids(datamanager, mongo):
+    """The check a new server transaction makes reads what the
+    transaction read back by ``_id``: ids adding up to more than a BSON
+    document's 16 MB (here 200 ids of 100 kB; a walk of about 800,000
+    ObjectIds is as much) must be read in more than one query, not fail
+    with ``DocumentTooLarge``."""
+    big = 100 * 1024
+    tm, dm = fresh(mongo, 'transactions')
+    ids = ['%06d' % i + 'x' * big for i in range(200)]
+    for id_ in ids:
+        dm.insert(models.Counter(1), oid=id_)
+    tm.commit()
+    coll = dm.get_collection(mongo.db_name, 'counters')
+    held = [dm.load(bson.DBRef('counters', id_, mongo.db_name))
+            for id_ in ids]
+    assert sum(obj.value for obj in held) == 200
+    savepoint = tm.savepoint()
+    dm.root['new'] = models.Counter(2)
+    dm.flush()
+    mongo.commands.reset()
+    savepoint.rollback()
+    checks = [cmd for name, _, cmd in mongo.commands.commands
+              if name == 'find' and cmd['find'] == 'counters']
+    assert len(checks) == 3     # 200 ids of 100 kB, 8 MB a query
+    assert coll.count_documents({}) == 200
+    tm.commit()

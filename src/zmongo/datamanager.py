@@ -115,6 +115,28 @@ def log_not_undone(db_name, coll_name, ops, result):
 MAX_RESTARTS = 3
 
 
+#: How many bytes of ``_id``\ s one query of the snapshot check names
+#: (well under the 16 MB a command may have: a walk of some 800,000
+#: ObjectIds, or fewer long ids, is read in more than one query).
+CHECK_BATCH_BYTES = 8 * 1024 * 1024
+
+
+def _id_batches(ids, budget=CHECK_BATCH_BYTES):
+    """``ids`` in lists whose BSON stays under ``budget`` bytes."""
+    batch, size = [], 0
+    for id_ in ids:
+        # An ObjectId array element: type, index key, 12 bytes.
+        length = 24 if type(id_) is bson.ObjectId else \
+            len(bson.encode({'0': id_})) + 8
+        if batch and size + length > budget:
+            yield batch
+            batch, size = [], 0
+        batch.append(id_)
+        size += length
+    if batch:
+        yield batch
+
+
 def _usable_id(oid):
     """Arrays and regexes cannot be ``_id``s; the identity map needs ids
     to be hashable."""
@@ -1315,9 +1337,10 @@ class MongoDataManager:
         for (db_name, coll_name), dbrefs in by_collection.items():
             coll = self.raw_collection(db_name, coll_name)
             try:
-                found = {doc[_names.ID]: doc for doc in coll.find(
-                    {_names.ID: {'$in': [d.id for d in dbrefs]}},
-                    session=session)}
+                found = {}
+                for ids in _id_batches([d.id for d in dbrefs]):
+                    found.update((doc[_names.ID], doc) for doc in coll.find(
+                        {_names.ID: {'$in': ids}}, session=session))
             except pymongo.errors.OperationFailure as err:
                 if lost_transaction(err):
                     raise TransactionLost((db_name, coll_name),
