@@ -1231,11 +1231,17 @@ class MongoDataManager:
         changed = list(work.registered.values()) + \
             list(work.inserted.values()) + list(work.removed.values())
         written = set()
+        direct = set()
         for entry in self._log.since(state.mark):
+            direct.update(entry.touched)
             for dbref in ((entry.dbref,) if entry.dbref is not None
                           else ()) + entry.touched:
                 written.add(dbref)
                 self._states.forget_written(dbref)
+        if direct:
+            # What was read of them after a write through the collection
+            # wrapper was that write, now rolled back.
+            self._states.drop_let_go(direct)
         work.drop_pending()
         try:
             if self.uses_transactions:
