@@ -10,8 +10,10 @@ import transaction.interfaces
 from pymongo import UpdateMany
 
 from tests import models
+from zmongo import conflict
 from zmongo import interfaces
 from zmongo import testing
+from zmongo._documents import DocumentStates
 
 MODES = ['transactions', 'standalone']
 
@@ -399,3 +401,26 @@ def test_a_written_object_let_go_of_and_rolled_back(datamanager, mongo):
     assert dm.root['bar'].value == 2
     tm.commit()
     assert counters(mongo.db) == [1, 2]
+
+
+# -- what is kept of objects let go of -------------------------------------------
+
+def test_objects_let_go_of_again_and_again_are_kept_once():
+    """A transaction that walks the same 3,000 documents ten times (each
+    time loaded, then let go of: a ghost after ``cacheMinimize``) keeps
+    what it read of each at most twice, not once a walk: memory follows
+    the documents read, not the loads."""
+    states = DocumentStates(conflict.NoCheckConflictHandler(None),
+                            lambda: False)
+    dbrefs = [bson.DBRef('c', bson.ObjectId(), 'db') for _ in range(3000)]
+    dbrefs.append(bson.DBRef('c', 'a string id', 'db'))
+    for _ in range(10):
+        for i, dbref in enumerate(dbrefs):
+            states.remember_loaded(dbref, {'_id': dbref.id, 'n': i})
+            states.let_go(dbref)
+    kept = list(states.read_before())
+    assert len(kept) <= 2 * len(dbrefs)
+    assert {d for d, _ in kept} == set(dbrefs)
+    index = {d: i for i, d in enumerate(dbrefs)}
+    assert all(states.matches(mark, {'_id': d.id, 'n': index[d]})
+               for d, mark in kept)
