@@ -171,6 +171,7 @@ def test_a_cursor_open_across_a_savepoint_rollback(datamanager, mongo,
         with pytest.raises(interfaces.ConflictError,
                            match='new server transaction') as info:
             next(cursor)
+        assert 'a query of %s.counters' % mongo.db_name in str(info.value)
         assert dm.should_retry(info.value)
         with pytest.raises(transaction.interfaces.TransactionFailedError):
             tm.commit()

@@ -326,7 +326,7 @@ class RestartingCursor:
         self._started = started
         self._cursor = self._cursor.clone()
         if self._returned.count and not self._same_start():
-            self._restart(None, self._restarts, torn=True)
+            self._restart(None, self._restarts, torn=self._query())
 
     def __next__(self):
         while True:
@@ -342,7 +342,7 @@ class RestartingCursor:
                     self._started = self._generation()
                 self._cursor = self._cursor.clone()
                 if self._returned.count and not self._same_start():
-                    self._restart(err, self._restarts, torn=True)
+                    self._restart(err, self._restarts, torn=self._query())
                     raise
                 continue
             self._returned.add(doc)
@@ -360,6 +360,12 @@ class RestartingCursor:
         return again.digest() == self._returned.digest()
 
     next = __next__
+
+    def _query(self):
+        """What the query is, for messages."""
+        collection = getattr(self._cursor, 'collection', None)
+        name = getattr(collection, 'full_name', None) or '?'
+        return 'a query of %s' % (name,)
 
     def clone(self):
         return RestartingCursor(self._cursor.clone(), self._restart,

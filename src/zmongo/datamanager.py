@@ -474,8 +474,8 @@ class MongoDataManager:
         """A read met ``err``: if it says the server transaction was lost,
         start a new one (True: send the read again).  A query that had
         returned documents and whose new answer does not begin with them
-        (``torn``; ``err`` None when another operation had started the
-        new server transaction) is a retryable ``ConflictError`` that
+        (``torn``: True, or what the query is; ``err`` None when another
+        operation had started the new server transaction) is a retryable ``ConflictError`` that
         dooms the transaction."""
         if err is None and torn:
             reason = 'a new server transaction was started while it was ' \
@@ -489,11 +489,12 @@ class MongoDataManager:
         try:
             if torn:
                 raise interfaces.ConflictError(
-                    'the server transaction was lost in the middle of a '
-                    'query (%s), and in the new one the query does not '
-                    'return what it had returned: the rest would come from '
-                    'another snapshot; retry the transaction' % (reason,)) \
-                    from err
+                    'the server transaction was lost in the middle of %s '
+                    '(%s), and in the new one the query does not return '
+                    'what it had returned: the rest would come from '
+                    'another snapshot; retry the transaction' % (
+                        torn if isinstance(torn, str) else 'a query',
+                        reason)) from err
             self._restart(reason, restarts, cause=err)
         except BaseException as failed:
             self._work.failure = failed
