@@ -464,3 +464,57 @@ def test_an_upsert_whose_answer_is_lost_is_undone(standalone, proxy,
     proxy.restore()
     transaction.abort()
     assert ledger_docs(standalone.db) == before
+
+
+@pytest.mark.parametrize('datamanager', MODES, indirect=True)
+def test_one_sharer_rolls_back_its_own_savepoint(datamanager, mongo):
+    """``first`` rolls back a savepoint of its own (``dm.savepoint()``)
+    while ``second`` has flushed: in server-transaction mode that needs a
+    new server transaction, and ``second``'s writes are sent again in it;
+    in standalone mode only ``first``'s are undone."""
+    mode = mode_of(datamanager)
+    tm, (first, second) = two(mongo, mode)
+    first.root['one'] = models.Counter(1)
+    savepoint = first.savepoint()
+    first.root['three'] = models.Counter(3)
+    first.flush()
+    second.root['two'] = models.Counter(2)
+    second.flush()
+    savepoint.rollback()
+    assert 'three' not in first.root
+    assert second.root['two'].value == 2
+    mongo.commands.reset()
+    tm.commit()
+    assert mongo.commands.count('commitTransaction') == (
+        1 if mode == 'transactions' else 0)
+    assert counters(mongo.db) == [1, 2]
+    assert roots(mongo.db) == ['one', 'two']
+
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_a_savepoint_rollback_lost_again_and_again_gives_up(datamanager,
+                                                           mongo):
+    """The new server transaction of a savepoint rollback is lost every
+    time its log is sent again: after the bound, a retryable
+    ConflictError that dooms the transaction."""
+    tm, dm = fresh(mongo, 'transactions')
+    dm.root['one'] = models.Counter(1)
+    savepoint = tm.savepoint()
+    dm.root['two'] = models.Counter(2)
+    dm.flush()
+    mongo.client.admin.command(
+        'configureFailPoint', 'failCommand', mode={'times': 10},
+        data={'failCommands': ['insert'], 'errorCode': 112,
+              'errorLabels': ['TransientTransactionError']})
+    try:
+        with pytest.raises(interfaces.ConflictError) as info:
+            savepoint.rollback()
+    finally:
+        mongo.client.admin.command('configureFailPoint', 'failCommand',
+                                   mode='off')
+    assert 'in a row' in str(info.value)
+    assert dm.should_retry(info.value)
+    with pytest.raises(transaction.interfaces.TransactionFailedError):
+        tm.commit()
+    tm.abort()
+    assert counters(mongo.db) == []
