@@ -518,3 +518,28 @@ def test_a_savepoint_rollback_lost_again_and_again_gives_up(datamanager,
         tm.commit()
     tm.abort()
     assert counters(mongo.db) == []
+
+
+def test_an_aggregation_cursor_lost_after_its_first_documents(lived):
+    """``aggregate`` through the wrapper is a read too: when the server
+    transaction expires in the middle of its cursor, it goes on in a new
+    one (the same documents first) or raises a retryable ConflictError --
+    not the server's ``NoSuchTransaction``/``CursorNotFound``."""
+    tm, dm = fresh(lived, 'transactions')
+    for i in (1, 2, 3):
+        dm.root['c%d' % i] = models.Counter(i)
+    tm.commit()
+    coll = dm.get_collection(lived.db_name, 'counters')
+    cursor = coll.aggregate([{'$sort': {'value': 1}}], batchSize=1)
+    assert next(cursor)['value'] == 1
+    expire()
+    assert [doc['value'] for doc in cursor] == [2, 3]
+    tm.commit()
+    # One whose first document changed meanwhile is a conflict.
+    cursor = coll.aggregate([{'$sort': {'value': 1}}], batchSize=1)
+    assert next(cursor)['value'] == 1
+    lived.db['counters'].update_one({'value': 1}, {'$set': {'value': 9}})
+    expire()
+    with pytest.raises(interfaces.ConflictError, match='in the middle of'):
+        list(cursor)
+    tm.abort()

@@ -34,6 +34,7 @@ import bson
 import bson.errors
 
 import pymongo
+import pymongo.command_cursor
 import pymongo.cursor
 import pymongo.errors
 from pymongo.read_concern import ReadConcern
@@ -395,11 +396,47 @@ class RestartingCursor:
         return '<RestartingCursor %r>' % (self._cursor,)
 
 
-def restartable(result, restart, generation=None):
+class _SentAgain:
+    """A command cursor (``aggregate``) as a find cursor looks to
+    :class:`RestartingCursor`: ``clone()`` is the command sent again
+    (``send()``), when its first document is asked for."""
+
+    def __init__(self, send, cursor=None):
+        self._send = send
+        self._cursor = cursor
+
+    def _sent(self):
+        if self._cursor is None:
+            self._cursor = self._send()
+        return self._cursor
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._sent())
+
+    def clone(self):
+        return _SentAgain(self._send)
+
+    def close(self):
+        if self._cursor is not None:
+            self._cursor.close()
+
+    def __getattr__(self, name):
+        return getattr(self._sent(), name)
+
+
+def restartable(result, restart, generation=None, send=None):
     """``result`` of a read, made to outlive a lost server transaction if
-    it is a (lazy) pymongo cursor."""
+    it is a (lazy) pymongo cursor, or a command cursor that ``send()``
+    sends again."""
     if isinstance(result, pymongo.cursor.Cursor):
         return RestartingCursor(result, restart, generation)
+    if send is not None and isinstance(
+            result, pymongo.command_cursor.CommandCursor):
+        return RestartingCursor(_SentAgain(send, result), restart,
+                                generation)
     return result
 
 

@@ -449,16 +449,22 @@ class MongoDataManager:
         sent again, the objects read so far checked -- and is sent again,
         at most ``MAX_RESTARTS`` times.  A cursor (``find``) does so at any
         batch, passing over what it had returned if the new snapshot
-        returns the same (see ``_sessions.RestartingCursor``).
+        returns the same (see ``_sessions.RestartingCursor``); so does an
+        ``aggregate`` cursor, whose pipeline is sent again.
         """
         kwargs['session'] = self.op_session()
         if not self.uses_transactions:
             return method(*args, **kwargs)
         restarts = 0
+
+        def send():
+            # A command cursor's query (aggregate) sent again.
+            kwargs['session'] = self.op_session()
+            return method(*args, **kwargs)
         while True:
             try:
                 return restartable(method(*args, **kwargs),
-                                   self._read_lost, self._generation)
+                                   self._read_lost, self._generation, send)
             except pymongo.errors.OperationFailure as err:
                 restarts += 1
                 if not self._read_lost(err, restarts):
