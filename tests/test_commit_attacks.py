@@ -543,3 +543,37 @@ def test_an_aggregation_cursor_lost_after_its_first_documents(lived):
     with pytest.raises(interfaces.ConflictError, match='in the middle of'):
         list(cursor)
     tm.abort()
+
+
+# -- what the errors say ------------------------------------------------------------
+
+@pytest.mark.parametrize('datamanager', ['transactions'], indirect=True)
+def test_the_conflict_of_a_serial_object_let_go_of_names_its_serials(
+        datamanager, mongo):
+    """A serial object read at serial 1 and let go of; another transaction
+    commits serial 2; the savepoint rollback's check finds it: the error
+    names the document and both serials (the one read, the one found)."""
+    handler = conflict.SimpleSerialConflictHandler
+    tm, dm = fresh(mongo, 'transactions', conflict_handler_factory=handler)
+    dm.root['foo'] = models.Counter(1)
+    tm.commit()
+    foo = dm.root['foo']
+    assert foo.value == 1
+    oid = foo._p_oid
+    dm.cacheMinimize()
+    assert foo._p_changed is None
+    savepoint = tm.savepoint()
+    dm.root['bar'] = models.Counter(2)
+    dm.flush()
+    other = mongo.make_datamanager(
+        transaction_manager=transaction.TransactionManager(),
+        conflict_handler_factory=handler)
+    other.root['foo'].value = 10
+    other.transaction_manager.commit()
+    with pytest.raises(interfaces.ConflictError) as info:
+        savepoint.rollback()
+    message = str(info.value)
+    assert repr(oid.id) in message
+    assert info.value.cur_serial == 2
+    assert 'serial 1' in message and 'serial 2' in message, message
+    tm.abort()

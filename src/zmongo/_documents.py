@@ -158,6 +158,14 @@ class DocumentStates:
                 struct.pack('>q', serial) == mark[1:]
         return self._digest(doc)[:8] == mark[1:]
 
+    @staticmethod
+    def serial_of(mark):
+        """The serial a mark (from ``read_before``) was taken of, or None
+        (a digest)."""
+        if mark[:1] == b's':
+            return struct.unpack('>q', mark[1:])[0]
+        return None
+
     def forget_written(self, dbref):
         """What this transaction wrote to ``dbref`` was rolled back: its
         latest version must be read again."""

@@ -1369,13 +1369,19 @@ class MongoDataManager:
                 obj = self._identity.get(dbref)
                 orig = self._states.original(dbref)
                 if dbref not in written and dbref not in replaced:
+                    serial = None if orig is not None or \
+                        dbref not in let_go else \
+                        self._states.serial_of(let_go[dbref])
                     raise interfaces.ConflictError(
                         '%r (%r) changed in %s.%s since this transaction '
-                        'read it, and the server transaction had to be '
+                        'read it%s, and the server transaction had to be '
                         'started again (%s): it would see a torn snapshot; '
                         'retry the transaction' % (
                             dbref if obj is None else obj, dbref.id,
-                            db_name, coll_name, self._restart_reason),
+                            db_name, coll_name,
+                            '' if serial is None else ' (at serial %d, '
+                            'then let go of it)' % serial,
+                            self._restart_reason),
                         obj, orig, cur, None)
                 writes, new = replaced.get(dbref, (None, written.get(dbref)))
                 if cur is not None and handler.resolve(obj, orig, cur, new):
