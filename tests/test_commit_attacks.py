@@ -577,3 +577,36 @@ def test_the_conflict_of_a_serial_object_let_go_of_names_its_serials(
     assert info.value.cur_serial == 2
     assert 'serial 1' in message and 'serial 2' in message, message
     tm.abort()
+
+
+# -- sharers and the document cache ------------------------------------------------
+
+@pytest.mark.parametrize('datamanager', MODES, indirect=True)
+def test_a_sharers_commit_leaves_the_document_cache_right(datamanager,
+                                                         mongo):
+    """Two sharers of one document cache: ``second`` changes ``a`` and
+    flushes; ``first`` (warm) then reads it in the same transaction -- the
+    shared server transaction has written, so not from the cache -- and
+    after the one commit a reader of the cache sees the change."""
+    from tests.test_cache import Site, read_committed, read_pair, seed as \
+        seed_people
+    site = Site(mongo, datamanager.uses_transactions)
+    try:
+        seed_people(site)
+        tm, (first, second) = two(mongo, mode_of(datamanager),
+                                  document_cache=site.cache)
+        for _ in range(2):
+            assert read_pair(first) == ('A0', 'B0')
+            assert read_pair(second) == ('A0', 'B0')
+            tm.commit()
+        second.root['people']['a'].name = 'A1'
+        second.flush()
+        # Not loaded before in this transaction: from the (shared) server
+        # transaction, which holds the flush, not from the cache.
+        assert read_pair(first) == ('A1', 'B0')
+        tm.commit()
+        tm_r, reader = site.open()
+        assert read_committed(site, tm_r, reader, times=2) == ('A1', 'B0')
+        assert read_committed(site, tm, first, times=2) == ('A1', 'B0')
+    finally:
+        site.close()
