@@ -239,37 +239,19 @@ class _Reads:
     that walks a collection keeps about 21 bytes per document of it, not
     a ``DBRef`` and a record."""
 
-    __slots__ = ('_oids', '_marks', '_others', '_compact_at')
-
-    #: How many ObjectIds are appended before the first compaction.
-    COMPACT_AT = 4096
+    __slots__ = ('_oids', '_marks', '_others')
 
     def __init__(self):
         self._oids = bytearray()        # 12 bytes per ObjectId
         self._marks = bytearray()       # 9 bytes per ObjectId
         self._others = {}               # other _ids: {id: mark}
-        self._compact_at = self.COMPACT_AT
 
     def add(self, id_, mark):
         if type(id_) is bson.ObjectId:
             self._oids += id_.binary
             self._marks += mark
-            if len(self._oids) >= 12 * self._compact_at:
-                self._compact()
         else:
             self._others.setdefault(id_, mark)
-
-    def _compact(self):
-        """Keep one mark per ObjectId, the last (a transaction that loads
-        and lets go of the same documents again and again appends them
-        again): memory follows the documents read, not the loads."""
-        last = {}
-        oids, marks = bytes(self._oids), bytes(self._marks)
-        for i in range(len(oids) // 12):
-            last[oids[12 * i:12 * i + 12]] = marks[9 * i:9 * i + 9]
-        self._oids = bytearray(b''.join(last))
-        self._marks = bytearray(b''.join(last.values()))
-        self._compact_at = max(2 * len(last), self.COMPACT_AT)
 
     def drop(self, ids):
         """Forget the documents ``ids``."""
