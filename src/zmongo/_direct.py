@@ -164,8 +164,11 @@ class DirectWrite:
         spec = arguments.get('filter') or {}
         session = arguments.get('session')
         projection = None if self.standalone else {ID: 1}
-        options = {} if arguments.get('let') is None else \
-            {'let': arguments['let']}
+        # The read matches what the write will: same variables, same
+        # collation (a caseless write pinned to a case-sensitive read
+        # would change fewer documents than asked).
+        options = {k: arguments[k] for k in ('let', 'collation')
+                   if arguments.get(k) is not None}
         if self.name in ONE:
             docs = list(self.collection.find(
                 spec, projection, sort=arguments.get('sort'), limit=1,
@@ -344,6 +347,17 @@ def _request_with_pinned_dates(request, now):
     return request
 
 
+def _collation(request):
+    """The collation a bulk request matches with, hashable (None: the
+    collection's).  Read as ``request_parts`` reads filters."""
+    collation = getattr(request, '_collation', None)
+    if collation is None:
+        return None
+    if not isinstance(collation, dict):
+        collation = collation.document
+    return tuple(sorted(collation.items()))
+
+
 class Prediction:
     r"""What a write will leave, found before it is sent: ``after``
     (``{_id: document}``; a document read before and absent here is
@@ -379,20 +393,27 @@ class BulkPrediction(Prediction):
                  before=None, let=None):
         super().__init__()
         self._options = {} if let is None else {'let': let}
-        filters = []
+        # Filters by the collation their request matches with (None: the
+        # collection's): one read per collation.
+        filters = {}
         for request in requests:
             kind, spec, doc = request_parts(request)
             if kind == 'insert':
                 self.insert(doc)
             else:
-                filters.append(spec or {})
+                filters.setdefault(_collation(request), []).append(
+                    spec or {})
         if self.inserted_ids:
-            filters.append({ID: {'$in': self.inserted_ids}})
+            filters.setdefault(None, []).append(
+                {ID: {'$in': self.inserted_ids}})
         if before is None:
             before = {}
-            if filters:
-                before = {doc[ID]: doc for doc in collection.find(
-                    {'$or': filters}, session=session, **self._options)}
+            for collation, specs in filters.items():
+                options = dict(self._options)
+                if collation is not None:
+                    options['collation'] = dict(collation)
+                before.update((doc[ID], doc) for doc in collection.find(
+                    {'$or': specs}, session=session, **options))
         self.before = before
         self.after = self._run_on_a_copy(collection, requests, ordered)
 

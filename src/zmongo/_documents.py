@@ -161,6 +161,18 @@ class DocumentStates:
                 reads = self._let_go[key] = _Reads()
             reads.add(dbref.id, mark)
 
+    def drop_let_go(self, dbrefs):
+        """Forget what was kept of ``dbrefs`` let go of: what the
+        transaction read of them was its own write, rolled back."""
+        by_namespace = {}
+        for dbref in dbrefs:
+            by_namespace.setdefault(
+                (dbref.database, dbref.collection), []).append(dbref.id)
+        for key, ids in by_namespace.items():
+            reads = self._let_go.get(key)
+            if reads is not None:
+                reads.drop(ids)
+
     def read_before(self):
         """``(DBRef, mark)`` of the documents read whose objects were let
         go (a document let go twice may come twice)."""
@@ -178,6 +190,14 @@ class DocumentStates:
             return isinstance(serial, int) and \
                 struct.pack('>q', serial) == mark[1:]
         return self._digest(doc)[:8] == mark[1:]
+
+    @staticmethod
+    def serial_of(mark):
+        """The serial a mark (from ``read_before``) was taken of, or None
+        (a digest)."""
+        if mark[:1] == b's':
+            return struct.unpack('>q', mark[1:])[0]
+        return None
 
     def forget_written(self, dbref):
         """What this transaction wrote to ``dbref`` was rolled back, or a
@@ -275,6 +295,21 @@ class _Reads:
             self._marks += mark
         else:
             self._others.setdefault(id_, mark)
+
+    def drop(self, ids):
+        """Forget the documents ``ids``."""
+        gone = {id_.binary for id_ in ids if type(id_) is bson.ObjectId}
+        if gone:
+            oids, marks = bytes(self._oids), bytes(self._marks)
+            self._oids, self._marks = bytearray(), bytearray()
+            for i in range(len(oids) // 12):
+                oid = oids[12 * i:12 * i + 12]
+                if oid not in gone:
+                    self._oids += oid
+                    self._marks += marks[9 * i:9 * i + 9]
+        for id_ in ids:
+            if type(id_) is not bson.ObjectId:
+                self._others.pop(id_, None)
 
     def items(self):
         oids, marks = bytes(self._oids), bytes(self._marks)

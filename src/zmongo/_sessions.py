@@ -34,6 +34,7 @@ import bson
 import bson.errors
 
 import pymongo
+import pymongo.command_cursor
 import pymongo.cursor
 import pymongo.errors
 from pymongo.read_concern import ReadConcern
@@ -290,15 +291,24 @@ class RestartingCursor:
     ``restart`` returns False for an error that is not a lost server
     transaction: that error is raised as it is.
 
+    A new server transaction started by something else while the cursor
+    is open (a savepoint rollback, another read's restart; ``generation()``
+    counts them) is met the same way before the next document: the
+    cursor's batches belong to the old snapshot (a real server kills the
+    cursor with the aborted transaction), so it is sent again, and its
+    error is None.
+
     Everything else is the pymongo cursor's; its chaining methods
     (``sort``, ``limit``, ...) return this cursor.
     """
 
-    def __init__(self, cursor, restart):
+    def __init__(self, cursor, restart, generation=None):
         self._cursor = cursor
         self._restart = restart
         self._restarts = 0
         self._returned = _Returned()
+        self._generation = generation
+        self._started = None if generation is None else generation()
 
     @property
     def cursor(self):
@@ -308,17 +318,32 @@ class RestartingCursor:
     def __iter__(self):
         return self
 
+    def _moved_on(self):
+        """Another server transaction started since the query was sent:
+        send it again in that one (passing over what it returned)."""
+        started = self._generation()
+        if started == self._started:
+            return
+        self._started = started
+        self._cursor = self._cursor.clone()
+        if self._returned.count and not self._same_start():
+            self._restart(None, self._restarts, torn=self._query())
+
     def __next__(self):
         while True:
+            if self._generation is not None:
+                self._moved_on()
             try:
                 doc = next(self._cursor)
             except pymongo.errors.OperationFailure as err:
                 self._restarts += 1
                 if not self._restart(err, self._restarts):
                     raise
+                if self._generation is not None:
+                    self._started = self._generation()
                 self._cursor = self._cursor.clone()
                 if self._returned.count and not self._same_start():
-                    self._restart(err, self._restarts, torn=True)
+                    self._restart(err, self._restarts, torn=self._query())
                     raise
                 continue
             self._returned.add(doc)
@@ -337,8 +362,15 @@ class RestartingCursor:
 
     next = __next__
 
+    def _query(self):
+        """What the query is, for messages."""
+        collection = getattr(self._cursor, 'collection', None)
+        name = getattr(collection, 'full_name', None) or '?'
+        return 'a query of %s' % (name,)
+
     def clone(self):
-        return RestartingCursor(self._cursor.clone(), self._restart)
+        return RestartingCursor(self._cursor.clone(), self._restart,
+                                self._generation)
 
     def __getitem__(self, index):
         found = self._cursor[index]
@@ -364,11 +396,47 @@ class RestartingCursor:
         return '<RestartingCursor %r>' % (self._cursor,)
 
 
-def restartable(result, restart):
+class _SentAgain:
+    """A command cursor (``aggregate``) as a find cursor looks to
+    :class:`RestartingCursor`: ``clone()`` is the command sent again
+    (``send()``), when its first document is asked for."""
+
+    def __init__(self, send, cursor=None):
+        self._send = send
+        self._cursor = cursor
+
+    def _sent(self):
+        if self._cursor is None:
+            self._cursor = self._send()
+        return self._cursor
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._sent())
+
+    def clone(self):
+        return _SentAgain(self._send)
+
+    def close(self):
+        if self._cursor is not None:
+            self._cursor.close()
+
+    def __getattr__(self, name):
+        return getattr(self._sent(), name)
+
+
+def restartable(result, restart, generation=None, send=None):
     """``result`` of a read, made to outlive a lost server transaction if
-    it is a (lazy) pymongo cursor."""
+    it is a (lazy) pymongo cursor, or a command cursor that ``send()``
+    sends again."""
     if isinstance(result, pymongo.cursor.Cursor):
-        return RestartingCursor(result, restart)
+        return RestartingCursor(result, restart, generation)
+    if send is not None and isinstance(
+            result, pymongo.command_cursor.CommandCursor):
+        return RestartingCursor(_SentAgain(send, result), restart,
+                                generation)
     return result
 
 

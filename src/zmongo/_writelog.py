@@ -20,11 +20,16 @@ A savepoint is a position in the log (:meth:`WriteLog.mark`).
 import collections
 
 LogEntry = collections.namedtuple(
-    'LogEntry', ['namespace', 'dbref', 'op', 'undo', 'doc'])
+    'LogEntry', ['namespace', 'dbref', 'op', 'undo', 'doc', 'touched'],
+    defaults=((),))
 LogEntry.__doc__ = """One write sent: ``namespace`` is ``(database,
 collection)``, ``dbref`` the document's (None for raw writes), ``op`` the
 pymongo write as sent, ``undo`` the write that reverses it (or None),
-``doc`` the document it wrote (None for deletes and raw writes)."""
+``doc`` the document it wrote (None for deletes and raw writes),
+``touched`` the ``DBRef``\\ s of the documents a raw write (one through the
+collection wrapper) may have changed: a rollback of it must reload their
+objects, and what the transaction read of them after it is its own
+write, not the snapshot's."""
 
 
 class WriteLog:
@@ -38,8 +43,16 @@ class WriteLog:
     def __bool__(self):
         return bool(self._entries)
 
-    def append(self, namespace, dbref, op, undo, doc=None):
-        self._entries.append(LogEntry(namespace, dbref, op, undo, doc))
+    def append(self, namespace, dbref, op, undo, doc=None, touched=()):
+        self._entries.append(LogEntry(namespace, dbref, op, undo, doc,
+                                      tuple(touched)))
+
+    def touched(self):
+        """The ``DBRef``\\ s raw writes in the log may have changed."""
+        found = set()
+        for entry in self._entries:
+            found.update(entry.touched)
+        return found
 
     def written(self):
         """``{dbref: last document written (None: deleted)}`` for every

@@ -120,6 +120,28 @@ def log_not_undone(db_name, coll_name, ops, result):
 MAX_RESTARTS = 3
 
 
+#: How many bytes of ``_id``\ s one query of the snapshot check names
+#: (well under the 16 MB a command may have: a walk of some 800,000
+#: ObjectIds, or fewer long ids, is read in more than one query).
+CHECK_BATCH_BYTES = 8 * 1024 * 1024
+
+
+def _id_batches(ids, budget=CHECK_BATCH_BYTES):
+    """``ids`` in lists whose BSON stays under ``budget`` bytes."""
+    batch, size = [], 0
+    for id_ in ids:
+        # An ObjectId array element: type, index key, 12 bytes.
+        length = 24 if type(id_) is bson.ObjectId else \
+            len(bson.encode({'0': id_})) + 8
+        if batch and size + length > budget:
+            yield batch
+            batch, size = [], 0
+        batch.append(id_)
+        size += length
+    if batch:
+        yield batch
+
+
 def _usable_id(oid):
     """Arrays and regexes cannot be ``_id``s; the identity map needs ids
     to be hashable."""
@@ -441,41 +463,58 @@ class MongoDataManager:
         sent again, the objects read so far checked -- and is sent again,
         at most ``MAX_RESTARTS`` times.  A cursor (``find``) does so at any
         batch, passing over what it had returned if the new snapshot
-        returns the same (see ``_sessions.RestartingCursor``).
+        returns the same (see ``_sessions.RestartingCursor``); so does an
+        ``aggregate`` cursor, whose pipeline is sent again.
         """
         kwargs['session'] = self.op_session()
         if not self.uses_transactions:
             return method(*args, **kwargs)
         restarts = 0
+
+        def send():
+            # A command cursor's query (aggregate) sent again.
+            kwargs['session'] = self.op_session()
+            return method(*args, **kwargs)
         while True:
             try:
                 return restartable(method(*args, **kwargs),
-                                   self._read_lost)
+                                   self._read_lost, self._generation, send)
             except pymongo.errors.OperationFailure as err:
                 restarts += 1
                 if not self._read_lost(err, restarts):
                     raise
                 kwargs['session'] = self.op_session()
 
+    def _generation(self):
+        """How many server transactions were started so far (a cursor
+        open across a new one must be sent again)."""
+        return self._server.started
+
     def _read_lost(self, err, restarts, torn=False):
         """A read met ``err``: if it says the server transaction was lost,
         start a new one (True: send the read again).  A query that had
         returned documents and whose new answer does not begin with them
-        (``torn``) is a retryable ``ConflictError`` that dooms the
-        transaction."""
-        if not lost_transaction(err) or not self.uses_transactions:
+        (``torn``: True, or what the query is; ``err`` None when another
+        operation had started the new server transaction) is a retryable ``ConflictError`` that
+        dooms the transaction."""
+        if err is None and torn:
+            reason = 'a new server transaction was started while it was ' \
+                'open'
+        elif not lost_transaction(err) or not self.uses_transactions:
             return False
+        else:
+            reason = str(err)[:300]
         if not torn:
             self._refuse_if_failed()
-        reason = str(err)[:300]
         try:
             if torn:
                 raise interfaces.ConflictError(
-                    'the server transaction was lost in the middle of a '
-                    'query (%s), and in the new one the query does not '
-                    'return what it had returned: the rest would come from '
-                    'another snapshot; retry the transaction' % (reason,)) \
-                    from err
+                    'the server transaction was lost in the middle of %s '
+                    '(%s), and in the new one the query does not return '
+                    'what it had returned: the rest would come from '
+                    'another snapshot; retry the transaction' % (
+                        torn if isinstance(torn, str) else 'a query',
+                        reason)) from err
             self._restart(reason, restarts, cause=err)
         except BaseException as failed:
             self._work.failure = failed
@@ -1014,16 +1053,17 @@ class MongoDataManager:
                 self._invalidate_written(collection, write.touched_ids(None))
                 raise
         if self.uses_transactions:
-            for op in write.replay_ops(result):
-                self._log.append(namespace, None, op, None)
             ids = write.touched_ids(result)
+            touched = [_oid.oid(collection.name, id_,
+                                collection.database.name) for id_ in ids]
+            for op in write.replay_ops(result):
+                self._log.append(namespace, None, op, None, touched=touched)
             # The latest documents kept for them are from before the write
             # (a serial handler keeps whole documents): their objects must
             # read them again, and so must the shard key values a later
             # write of theirs filters on.
-            for id_ in ids:
-                self._states.forget_written(_oid.oid(
-                    collection.name, id_, collection.database.name))
+            for dbref in touched:
+                self._states.forget_written(dbref)
             self._invalidate_written(collection, ids)
         else:
             self._log.truncate(mark)
@@ -1040,8 +1080,10 @@ class MongoDataManager:
         if ids:
             after = {doc[_names.ID]: doc for doc in collection.find(
                 {_names.ID: {'$in': ids}}, session=kwargs.get('session'))}
+        touched = [_oid.oid(collection.name, id_, collection.database.name)
+                   for id_ in ids]
         for op in write.undo_ops(after):
-            self._log.append(namespace, None, op, op)
+            self._log.append(namespace, None, op, op, touched=touched)
         for id_ in ids:
             dbref = _oid.oid(collection.name, id_, collection.database.name)
             if self._states.latest(dbref) is not None and id_ in after:
@@ -1253,10 +1295,17 @@ class MongoDataManager:
         changed = list(work.registered.values()) + \
             list(work.inserted.values()) + list(work.removed.values())
         written = set()
+        direct = set()
         for entry in self._log.since(state.mark):
-            if entry.dbref is not None:
-                written.add(entry.dbref)
-                self._states.forget_written(entry.dbref)
+            direct.update(entry.touched)
+            for dbref in ((entry.dbref,) if entry.dbref is not None
+                          else ()) + entry.touched:
+                written.add(dbref)
+                self._states.forget_written(dbref)
+        if direct:
+            # What was read of them after a write through the collection
+            # wrapper was that write, now rolled back.
+            self._states.drop_let_go(direct)
         work.drop_pending()
         try:
             if self.uses_transactions:
@@ -1332,6 +1381,9 @@ class MongoDataManager:
         handler = self.conflict_handler
         self._forget_collected()        # (what they read is kept)
         written = self._log.written()
+        # What the transaction read of documents it wrote through the
+        # collection wrapper is its own write, sent again after the check.
+        direct = self._log.touched()
         replaced = {}
         for _, writes in pending:
             for obj, _, doc in writes.replaces:
@@ -1350,13 +1402,14 @@ class MongoDataManager:
         for dbref, obj in self._identity.items():
             if obj._p_changed is not None:
                 held.add(dbref)
-                if dbref not in written and dbref not in writing:
+                if dbref not in written and dbref not in writing and \
+                        dbref not in direct:
                     check(dbref)
         # Read, and let go of since (collected, or a ghost again).
         let_go = {}
         for dbref, mark in self._states.read_before():
             if dbref not in held and dbref not in written and \
-                    dbref not in writing:
+                    dbref not in writing and dbref not in direct:
                 if dbref not in let_go:
                     check(dbref)
                 let_go[dbref] = mark
@@ -1368,9 +1421,10 @@ class MongoDataManager:
         for (db_name, coll_name), dbrefs in by_collection.items():
             coll = self.raw_collection(db_name, coll_name)
             try:
-                found = {doc[_names.ID]: doc for doc in coll.find(
-                    {_names.ID: {'$in': [d.id for d in dbrefs]}},
-                    session=session)}
+                found = {}
+                for ids in _id_batches([d.id for d in dbrefs]):
+                    found.update((doc[_names.ID], doc) for doc in coll.find(
+                        {_names.ID: {'$in': ids}}, session=session))
             except pymongo.errors.OperationFailure as err:
                 if lost_transaction(err):
                     raise TransactionLost((db_name, coll_name),
@@ -1386,13 +1440,19 @@ class MongoDataManager:
                 obj = self._identity.get(dbref)
                 orig = self._states.original(dbref)
                 if dbref not in written and dbref not in replaced:
+                    serial = None if orig is not None or \
+                        dbref not in let_go else \
+                        self._states.serial_of(let_go[dbref])
                     raise interfaces.ConflictError(
                         '%r (%r) changed in %s.%s since this transaction '
-                        'read it, and the server transaction had to be '
+                        'read it%s, and the server transaction had to be '
                         'started again (%s): it would see a torn snapshot; '
                         'retry the transaction' % (
                             dbref if obj is None else obj, dbref.id,
-                            db_name, coll_name, self._restart_reason),
+                            db_name, coll_name,
+                            '' if serial is None else ' (at serial %d, '
+                            'then let go of it)' % serial,
+                            self._restart_reason),
                         obj, orig, cur, None)
                 writes, new = replaced.get(dbref, (None, written.get(dbref)))
                 if cur is not None and handler.resolve(obj, orig, cur, new):
