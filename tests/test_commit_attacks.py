@@ -2,13 +2,15 @@
 transactions, restarts of reads and savepoint rollbacks, and the
 standalone write-ahead undo of collection-wrapper writes.  Each test is a
 scenario that broke, or that was expected to and did not."""
+import copy
+
 import bson
 import pymongo
 import pymongo.errors
 import pytest
 import transaction
 import transaction.interfaces
-from pymongo import UpdateMany, UpdateOne
+from pymongo import ReplaceOne, UpdateMany, UpdateOne
 
 from tests import models
 from tests.test_commit_protocol import (  # noqa: F401  (fixtures)
@@ -439,24 +441,50 @@ def test_objects_let_go_of_again_and_again_are_kept_once():
 
 # -- standalone: an upsert whose answer is lost ----------------------------------
 
+UPDATE = {'$set': {'m': 1}}
+REPLACEMENT = {'m': 1}
+FAM = b'findAndModify'
+#: write kind: (command whose answer is lost, the call).  Filters without
+#: an ``_id`` get one of the wrapper's; those naming one keep theirs.
 UPSERTS = {
     'update_one': (b'update', lambda c: c.update_one(
-        {'n': 77}, {'$set': {'m': 1}}, upsert=True)),
+        {'n': 77}, UPDATE, upsert=True)),
     'update_one on an _id': (b'update', lambda c: c.update_one(
-        {'_id': 77}, {'$set': {'m': 1}}, upsert=True)),
-    'bulk_write': (b'update', lambda c: c.bulk_write([
-        UpdateOne({'_id': 78}, {'$set': {'m': 1}}, upsert=True)])),
+        {'_id': 77}, UPDATE, upsert=True)),
+    'update_one with $setOnInsert': (b'update', lambda c: c.update_one(
+        {'n': 77}, {'$set': {'m': 1}, '$setOnInsert': {'k': 2}},
+        upsert=True)),
+    'update_many': (b'update', lambda c: c.update_many(
+        {'n': {'$gt': 70}}, UPDATE, upsert=True)),
+    'replace_one': (b'update', lambda c: c.replace_one(
+        {'n': 77}, REPLACEMENT, upsert=True)),
+    'replace_one on an _id': (b'update', lambda c: c.replace_one(
+        {'_id': 77}, REPLACEMENT, upsert=True)),
+    'find_one_and_update': (FAM, lambda c: c.find_one_and_update(
+        {'n': 77}, UPDATE, upsert=True)),
+    'find_one_and_replace': (FAM, lambda c: c.find_one_and_replace(
+        {'n': 77}, REPLACEMENT, upsert=True)),
+    'bulk_write UpdateOne': (b'update', lambda c: c.bulk_write([
+        UpdateOne({'n': 78}, UPDATE, upsert=True)])),
+    'bulk_write UpdateOne on an _id': (b'update', lambda c: c.bulk_write([
+        UpdateOne({'_id': 78}, UPDATE, upsert=True)])),
+    'bulk_write UpdateMany': (b'update', lambda c: c.bulk_write([
+        UpdateMany({'n': 78}, UPDATE, upsert=True)])),
+    'bulk_write ReplaceOne': (b'update', lambda c: c.bulk_write([
+        ReplaceOne({'n': 78}, REPLACEMENT, upsert=True)])),
+    'bulk_write two upserts': (b'update', lambda c: c.bulk_write([
+        UpdateOne({'n': 78}, UPDATE, upsert=True),
+        UpdateOne({'n': 79}, UPDATE, upsert=True),
+        UpdateOne({'n': 1}, UPDATE, upsert=True)])),
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'issue 15: the standalone write-ahead undo of a collection-wrapper '
-    'upsert leaves out the document the upsert creates (known only from '
-    'the answer, even where its filter names the _id): an upsert whose '
-    'answer is lost is not undone by the abort'))
 @pytest.mark.parametrize('write', sorted(UPSERTS))
 def test_an_upsert_whose_answer_is_lost_is_undone(standalone, proxy,
                                                   proxied, write):
+    """Standalone mode: the document an upsert creates is known before it
+    is sent (its filter's _id, or one the wrapper gives it), so the
+    write-ahead undo deletes it even when the answer never comes."""
     before = seed(standalone.db)
     dm = make_dm(proxied, standalone)
     coll = dm.get_collection(standalone.db_name, 'ledger')
@@ -469,6 +497,82 @@ def test_an_upsert_whose_answer_is_lost_is_undone(standalone, proxy,
     assert proxy.cuts_after_reply == 1
     assert ledger_docs(standalone.db) != before     # the server applied it
     proxy.restore()
+    transaction.abort()
+    assert ledger_docs(standalone.db) == before
+
+
+def created(db):
+    """The documents of the ledger that ``seed`` did not write."""
+    return [doc for doc in db['ledger'].find()
+            if doc['_id'] not in range(5)]
+
+
+@pytest.mark.parametrize('write', sorted(UPSERTS))
+def test_an_answered_upsert_returns_its_id_and_is_undone(standalone, write):
+    """The answer names the document created (``upserted_id``, the
+    document found-and-modified), the caller's documents and requests are
+    left as they were, and an abort deletes what was created."""
+    before = seed(standalone.db)
+    dm = make_dm(standalone.client, standalone)
+    coll = dm.get_collection(standalone.db_name, 'ledger')
+    snapshot = copy.deepcopy((UPDATE, REPLACEMENT))
+    result = UPSERTS[write][1](coll)
+    assert (UPDATE, REPLACEMENT) == snapshot
+    new = created(standalone.db)
+    assert new
+    ids = [doc['_id'] for doc in new]
+    if write.startswith('bulk_write'):
+        assert sorted(result.upserted_ids.values(), key=repr) == sorted(
+            ids, key=repr)
+    elif write.startswith('find_one_and_'):
+        assert result is None       # return_document=BEFORE: none before
+    else:
+        assert [result.upserted_id] == ids
+    if 'on an _id' not in write:
+        assert all(isinstance(id_, bson.ObjectId) for id_ in ids)
+    transaction.abort()
+    assert ledger_docs(standalone.db) == before
+
+
+def test_the_callers_bulk_requests_are_left_alone(standalone):
+    seed(standalone.db)
+    dm = make_dm(standalone.client, standalone)
+    coll = dm.get_collection(standalone.db_name, 'ledger')
+    update = {'$set': {'m': 1}}
+    replacement = {'m': 2}
+    requests = [UpdateOne({'n': 78}, update, upsert=True),
+                ReplaceOne({'n': 79}, replacement, upsert=True)]
+    shown = list(map(repr, requests))
+    result = coll.bulk_write(requests)
+    assert list(map(repr, requests)) == shown
+    assert update == {'$set': {'m': 1}} and replacement == {'m': 2}
+    assert len(result.upserted_ids) == 2
+    transaction.abort()
+
+
+@pytest.mark.parametrize('datamanager', MODES, indirect=True)
+def test_an_update_many_upsert_matching_nothing_creates_a_document(
+        datamanager, mongo):
+    """Its filter is not pinned to "no document" (whose ``_id`` the
+    upsert would take): it creates the document its filter asks for."""
+    tm, dm = fresh(mongo, mode_of(datamanager))
+    coll = dm.get_collection(mongo.db_name, 'ledger')
+    result = coll.update_many({'n': 5}, {'$set': {'m': 1}}, upsert=True)
+    assert isinstance(result.upserted_id, bson.ObjectId)
+    tm.commit()
+    assert [(d['n'], d['m']) for d in mongo.db['ledger'].find()] == [(5, 1)]
+
+
+def test_an_upsert_whose_filter_names_its_id_by_equality_keeps_it(
+        standalone):
+    """An ``_id`` the filter gives (``$eq``, inside ``$and``) is the one
+    the server takes: the wrapper adds none."""
+    before = seed(standalone.db)
+    dm = make_dm(standalone.client, standalone)
+    coll = dm.get_collection(standalone.db_name, 'ledger')
+    result = coll.update_one({'$and': [{'n': 90}, {'_id': {'$eq': 90}}]},
+                             {'$set': {'m': 1}}, upsert=True)
+    assert result.upserted_id == 90
     transaction.abort()
     assert ledger_docs(standalone.db) == before
 

@@ -37,6 +37,15 @@ and a ``$currentDate`` timestamp, stay unknown beforehand: if such a
 write's answer is lost its undo writes find no document as predicted and
 leave them (each is logged).
 
+A document an upsert creates is known beforehand only if its ``_id`` is:
+in standalone mode an upsert whose filter gives no ``_id`` (and matches
+nothing when read) gets a client-made ``ObjectId`` (``$setOnInsert`` on a
+copy of the update, or in a copy of a replacement, see
+:func:`with_upsert_id`), the copy's run predicts the document, and the
+write-ahead undo deletes it.  An update pipeline is left as it is (a stage
+setting ``_id`` would be visible to its later stages): what it creates is
+undone only once its answer came.
+
 ``bulk_write`` is logged as its requests in server-transaction mode.  In
 standalone mode its requests are not pinned (a later request may match
 what an earlier one wrote, as pymongo defines); instead the documents
@@ -107,6 +116,48 @@ def pinned_dates(update, now):
     return rewritten
 
 
+def gives_id(spec):
+    """Whether an upsert with filter ``spec`` may take its ``_id`` from
+    it (an equality on ``_id`` or a part of it, also inside ``$and``):
+    then it must not get one of ours (the server refuses two).  Unsure is
+    yes."""
+    if not isinstance(spec, collections.abc.Mapping):
+        return True
+    for field, cond in spec.items():
+        if field == ID or str(field).startswith(ID + '.'):
+            if isinstance(cond, collections.abc.Mapping) and cond and \
+                    all(str(k).startswith('$') for k in cond) and \
+                    not set(cond) & {'$eq', '$in', '$all'}:
+                continue            # a range etc.: the server makes one
+            return True
+    return any(gives_id(part) for part in spec.get('$and') or ())
+
+
+def with_upsert_id(document, spec, replacement=False):
+    """``document`` (an update, or a replacement if ``replacement``) of an
+    upsert with filter ``spec``, made to give the document it may create a
+    client-made ``ObjectId`` (a copy: the caller's stays as it is) --
+    unless ``spec`` gives the ``_id`` (:func:`gives_id`), the document
+    already names it, or it is an update pipeline (left alone, see the
+    module docstring)."""
+    if not isinstance(document, collections.abc.Mapping) or gives_id(spec):
+        return document
+    if replacement:
+        if ID in document:
+            return document
+        rewritten = {ID: bson.ObjectId()}
+        rewritten.update(document)
+        return rewritten
+    for fields in document.values():
+        if not isinstance(fields, collections.abc.Mapping) or any(
+                f == ID or str(f).startswith(ID + '.') for f in fields):
+            return document         # not an update document, or sets _id
+    rewritten = dict(document)
+    rewritten['$setOnInsert'] = dict(document.get('$setOnInsert') or {},
+                                     **{ID: bson.ObjectId()})
+    return rewritten
+
+
 def _now():
     """The current time as BSON stores it (UTC, milliseconds)."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -150,6 +201,7 @@ class DirectWrite:
                 self.arguments.get('ordered', True),
                 self.arguments.get('session'), let=self.arguments.get('let'))
             self.before = self.prediction.before
+            self.arguments['requests'] = self.prediction.requests
             return
         if self.name in ('insert_one', 'insert_many') and self.standalone:
             self.prediction = Prediction()
@@ -179,10 +231,16 @@ class DirectWrite:
         self.before = {doc[ID]: doc for doc in docs}
         if docs:
             arguments['filter'] = pinned(spec, [doc[ID] for doc in docs])
-        elif self.name in MANY or not arguments.get('upsert'):
+        elif not arguments.get('upsert'):
             # Nothing matches now: the write must change nothing either
             # (an upsert keeps its filter: it may create one).
             arguments['filter'] = pinned(spec, [_NOTHING])
+        elif self.standalone:
+            # It creates one: with an _id known now (see the docstring).
+            key = 'replacement' if 'replace' in self.name else 'update'
+            if key in arguments:
+                arguments[key] = with_upsert_id(
+                    arguments[key], spec, key == 'replacement')
         if self.standalone:
             self.prediction = self._predict()
 
@@ -203,11 +261,26 @@ class DirectWrite:
         """Standalone mode: what the (pinned) write will leave of the
         documents read, found before it is sent (see the module
         docstring).  A document an upsert would create is not known
-        before the answer."""
+        before the answer unless its ``_id`` is (see :func:`with_upsert_id`):
+        it is found by running it on an empty copy."""
         a = self.arguments
         name = self.name
         if 'delete' in name:
             return Prediction()             # gone
+        options = {k: a[k] for k in ('collation', 'array_filters')
+                   if a.get(k) is not None}
+        if not self.before and a.get('upsert'):
+            if 'replace' in name:
+                request = ReplaceOne(a['filter'], a['replacement'],
+                                     upsert=True, **({
+                                         'collation': a['collation']}
+                                         if a.get('collation') else {}))
+            else:
+                klass = UpdateMany if name in MANY else UpdateOne
+                request = klass(a['filter'], a['update'], upsert=True,
+                                **options)
+            return BulkPrediction(self.collection, [request], True,
+                                  before={}, let=a.get('let'))
         if 'replace' in name:
             found = Prediction()
             for id_ in self.before:
@@ -216,9 +289,7 @@ class DirectWrite:
                 found.after[id_] = doc
             return found
         if not self.before:
-            return Prediction()             # changes nothing (or upserts)
-        options = {k: a[k] for k in ('collation', 'array_filters')
-                   if a.get(k) is not None}
+            return Prediction()             # changes nothing
         klass = UpdateMany if name in MANY else UpdateOne
         return BulkPrediction(self.collection,
                               [klass(a['filter'], a['update'], **options)],
@@ -260,6 +331,10 @@ class DirectWrite:
         """The ``_id``\\ s of the documents this write may have changed or
         created."""
         ids = list(self.before)
+        if self.prediction is not None:
+            # What it will leave or create (an upsert with an _id known
+            # beforehand too).
+            ids.extend(self.prediction.after)
         a = self.arguments
         if self.name == 'insert_one':
             ids.append(a['document'][ID])
@@ -309,7 +384,8 @@ def request_parts(request):
     pymongo offers no public way to read a request back; its request
     classes have kept their constructor's arguments as ``_filter`` and
     ``_doc`` since pymongo 3, and this is the one place that reads them
-    (:func:`_request_with_pinned_dates` the one that sets ``_doc``).
+    (:func:`_request_with_pinned_dates` and ``BulkPrediction._pinned`` the
+    ones that set ``_doc``; the latter reads ``_upsert`` too).
     A request of another kind is refused (its undo could not be known).
     """
     for klass, kind in _REQUEST_KINDS:
@@ -415,7 +491,30 @@ class BulkPrediction(Prediction):
                 before.update((doc[ID], doc) for doc in collection.find(
                     {'$or': specs}, session=session, **options))
         self.before = before
-        self.after = self._run_on_a_copy(collection, requests, ordered)
+        #: ``requests`` as sent: upserts given an _id (see ``_pinned``).
+        self.requests = self._pinned(requests)
+        self.after = self._run_on_a_copy(collection, self.requests, ordered)
+
+    def _pinned(self, requests):
+        """``requests`` with the upserts whose filter gives no ``_id``
+        given one of ours (copies; see :func:`with_upsert_id`).  An update's
+        ``$setOnInsert`` is ignored where it matches a document; a
+        replacement's ``_id`` is not, so a ``ReplaceOne`` gets one only if
+        no document matched any filter when read and only deletes come
+        before it (then it matches nothing either)."""
+        pinned_requests, only_deletes = [], not self.before
+        for request in requests:
+            kind, spec, doc = request_parts(request)
+            if getattr(request, '_upsert', False) and (
+                    kind == 'update' or (kind == 'replace' and only_deletes)):
+                rewritten = with_upsert_id(doc, spec, kind == 'replace')
+                if rewritten is not doc:
+                    request = copy.copy(request)
+                    request._doc = rewritten
+            if kind != 'delete':
+                only_deletes = False
+            pinned_requests.append(request)
+        return pinned_requests
 
     def _run_on_a_copy(self, collection, requests, ordered):
         scratch = collection.database.get_collection(
@@ -435,9 +534,8 @@ class BulkPrediction(Prediction):
                 # and once the real one is answered its documents are read
                 # back anyway.
                 pass
-            known = set(self.before) | set(self.inserted_ids)
-            return {doc[ID]: doc for doc in scratch.find()
-                    if doc[ID] in known}
+            # All of it: what was read, inserted, or created by upserts.
+            return {doc[ID]: doc for doc in scratch.find()}
         finally:
             try:
                 scratch.drop()
