@@ -25,6 +25,7 @@ next operation, so once the server is back the database holds none of the
 aborted transaction.  (A process that dies first takes them along: that is
 what server-transaction mode is for.)
 """
+import contextlib
 import hashlib
 import logging
 import threading
@@ -46,18 +47,20 @@ _TRANSACTION_TOPOLOGIES = frozenset({
 _TRANSACTION_SERVERS = frozenset({'RSPrimary', 'Mongos', 'LoadBalancer'})
 
 
+def within_client_timeout(client):
+    """A block in which server selection heeds the client's ``timeoutMS``
+    (pymongo heeds it only inside a timeout block: without one an
+    unreachable server blocks for ``serverSelectionTimeoutMS``, 30 s by
+    default)."""
+    timeout = getattr(client.options, 'timeout', None)
+    return pymongo.timeout(timeout) if timeout else contextlib.nullcontext()
+
+
 def server_supports_transactions(client):
     """True if ``client``'s server runs multi-document transactions."""
     # Selecting a writable server runs the handshake (``hello``) if it has
-    # not happened yet; its answer is in the topology description.  Server
-    # selection only heeds the client's ``timeoutMS`` inside a timeout
-    # block: without one an unreachable server would block for
-    # ``serverSelectionTimeoutMS`` (30 s by default) instead.
-    timeout = getattr(client.options, 'timeout', None)
-    if timeout:
-        with pymongo.timeout(timeout):
-            client.is_primary
-    else:
+    # not happened yet; its answer is in the topology description.
+    with within_client_timeout(client):
         client.is_primary
     description = client.topology_description
     if description.topology_type_name in _TRANSACTION_TOPOLOGIES:

@@ -48,6 +48,7 @@ import pymongo
 import pymongo.errors
 
 from zmongo import _names
+from zmongo import _sessions
 from zmongo import interfaces
 
 LOG = logging.getLogger(__name__)
@@ -82,11 +83,7 @@ _HANDSHAKE_STEP = 0.05
 def _select_server(client):
     """Wait for a server (selection), bounded by the client's ``timeoutMS``
     as any operation of it would be."""
-    timeout = getattr(client.options, 'timeout', None)
-    if timeout:
-        with pymongo.timeout(timeout):
-            client.is_mongos
-    else:
+    with _sessions.within_client_timeout(client):
         client.is_mongos
 
 
